@@ -1,0 +1,800 @@
+//! The `EventLog` handle: configuration, appends (through the writer thread) and reads.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::format::{self, RecordKind, SEGMENT_HEADER_LEN};
+use crate::index::StreamIndex;
+use crate::metadata::{self, StreamMetadata};
+use crate::segments::{self, ForwardScan, Segments};
+use crate::storage::{FileStorage, Storage};
+use crate::subscription::Live;
+use crate::types::{
+    AllStart, Appended, CurrentRevision, Deleted, Direction, ExpectedRevision, Position,
+    ProposedEvent, RecordedEvent, Revision, StreamStart,
+};
+
+/// Source of creation times and of "now" for `$maxAge`.
+pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
+    /// 100 ns ticks since the Unix epoch.
+    fn now_ticks(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ticks(&self) -> i64 {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(d.as_nanos() / 100).unwrap_or(i64::MAX)
+    }
+}
+
+/// A clock that only moves when told to (for tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock at `ticks`.
+    pub fn new(ticks: i64) -> Self {
+        ManualClock(AtomicU64::new(ticks as u64))
+    }
+    /// Moves the clock forward.
+    pub fn advance_secs(&self, secs: u64) {
+        self.0.fetch_add(secs * 10_000_000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ticks(&self) -> i64 {
+        self.0.load(Ordering::SeqCst) as i64
+    }
+}
+
+/// Tuning and limits. Every field has a sane default.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Bytes per segment file before the next one is started.
+    pub segment_size: u64,
+    /// Largest event (data plus metadata) in bytes.
+    pub max_event_bytes: usize,
+    /// Most events in one append.
+    pub max_batch_events: usize,
+    /// Most encoded bytes in one append.
+    pub max_batch_bytes: usize,
+    /// Longest stream name in bytes.
+    pub max_stream_name_bytes: usize,
+    /// Longest event type in bytes.
+    pub max_event_type_bytes: usize,
+    /// Event ids remembered for idempotent retries with `Any`/`StreamExists` expectations.
+    pub recent_ids: usize,
+    /// Events buffered per live subscriber before it falls back to reading the disk.
+    pub subscriber_buffer: usize,
+    /// After an open that had to index more than this many events, the index snapshot is
+    /// rewritten right away so that the next open is fast.
+    pub snapshot_after_events: u64,
+    /// Most requests the writer takes into one commit group.
+    pub max_group_requests: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            segment_size: 256 << 20,
+            max_event_bytes: 16 << 20,
+            max_batch_events: 10_000,
+            max_batch_bytes: 64 << 20,
+            max_stream_name_bytes: 1024,
+            max_event_type_bytes: 1024,
+            recent_ids: 100_000,
+            subscriber_buffer: 4096,
+            snapshot_after_events: 1_000_000,
+            max_group_requests: 4096,
+        }
+    }
+}
+
+/// Opens an [`EventLog`].
+#[derive(Debug)]
+pub struct Builder {
+    storage: StorageChoice,
+    config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug)]
+enum StorageChoice {
+    Dir(std::path::PathBuf),
+    Custom(Arc<dyn Storage>),
+}
+
+impl Builder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Bytes per segment.
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.config.segment_size = bytes;
+        self
+    }
+    /// Largest event in bytes.
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_event_bytes = bytes;
+        self
+    }
+    /// Events buffered per live subscriber.
+    pub fn subscriber_buffer(mut self, events: usize) -> Self {
+        self.config.subscriber_buffer = events;
+        self
+    }
+    /// The clock used for creation times and `$maxAge`.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Opens the log, recovering from a crash if needed.
+    pub fn open(self) -> Result<EventLog> {
+        let c = &self.config;
+        if c.segment_size < SEGMENT_HEADER_LEN + c.max_batch_bytes as u64 + 64 {
+            return Err(Error::InvalidArgument(format!(
+                "segment size {} cannot hold a batch of {} bytes",
+                c.segment_size, c.max_batch_bytes
+            )));
+        }
+        if c.max_event_bytes > c.max_batch_bytes || c.max_batch_events == 0 {
+            return Err(Error::InvalidArgument(
+                "the event size limit must not exceed the batch size limit".into(),
+            ));
+        }
+        let (storage, lock) = match self.storage {
+            StorageChoice::Custom(s) => (s, None),
+            StorageChoice::Dir(dir) => {
+                let fs = FileStorage::new(&dir)
+                    .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                let lock = lock_dir(&dir)?;
+                (Arc::new(fs) as Arc<dyn Storage>, Some(lock))
+            }
+        };
+        crate::recovery::open(storage, self.config, self.clock, lock)
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("LOCK");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::io(format!("locking {}", path.display()), e))
+        }
+    }
+}
+
+/// Index state shared between the writer (which updates it before a group is durable) and
+/// readers (which only look at positions below the committed end).
+#[derive(Debug, Default)]
+pub(crate) struct IndexState {
+    pub streams: StreamIndex,
+    /// Tombstoned streams and the position of their tombstone.
+    pub tombstones: HashMap<String, u64>,
+    /// Metadata history per described stream: (position of the metadata event, metadata).
+    pub metadata: HashMap<String, Vec<(u64, Arc<StreamMetadata>)>>,
+}
+
+impl IndexState {
+    /// The metadata of `stream` in effect at `head` (only events below it count).
+    pub fn metadata_at(&self, stream: &str, head: u64) -> Option<Arc<StreamMetadata>> {
+        self.metadata
+            .get(stream)?
+            .iter()
+            .rev()
+            .find(|(p, _)| *p < head)
+            .map(|(_, m)| m.clone())
+    }
+
+    /// Whether `stream` is tombstoned as of `head`.
+    pub fn tombstoned_at(&self, stream: &str, head: u64) -> bool {
+        self.tombstones.get(stream).is_some_and(|p| *p < head)
+    }
+
+    /// Records a metadata event.
+    pub fn set_metadata(&mut self, stream: &str, position: u64, m: StreamMetadata, head: u64) {
+        let history = self.metadata.entry(stream.to_string()).or_default();
+        // Only the newest committed entry and anything newer can still be needed.
+        if let Some(keep_from) = history.iter().rposition(|(p, _)| *p < head) {
+            history.drain(..keep_from);
+        }
+        history.push((position, Arc::new(m)));
+    }
+
+    /// Applies one record, as recovery and the writer do.
+    pub fn apply(&mut self, rec: &format::Record, head: u64) {
+        let stream = rec.event.stream();
+        match rec.kind {
+            RecordKind::Tombstone => {
+                self.tombstones
+                    .insert(stream.to_string(), rec.event.position.0);
+            }
+            RecordKind::Event => {
+                self.streams.push(stream, rec.event.position.0);
+                if let Some(target) = metadata::target_of(stream)
+                    && rec.event.event_type() == metadata::METADATA_EVENT_TYPE
+                    && let Ok(m) = StreamMetadata::parse(rec.event.data_slice())
+                {
+                    self.set_metadata(target, rec.event.position.0, m, head);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) type Reply = Box<dyn FnOnce(Result<Outcome>) + Send + 'static>;
+
+/// What the writer is asked to do.
+pub(crate) enum Op {
+    Append {
+        stream: String,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    },
+    Delete {
+        stream: String,
+        expected: ExpectedRevision,
+    },
+    Tombstone {
+        stream: String,
+        expected: ExpectedRevision,
+    },
+}
+
+pub(crate) struct Request {
+    pub op: Op,
+    pub reply: Reply,
+}
+
+/// A writer's answer.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Appended(Appended),
+    Deleted(Deleted),
+}
+
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub requests: Vec<Request>,
+    pub closing: bool,
+}
+
+/// State shared by the handle, the writer thread and subscriptions.
+pub(crate) struct Shared {
+    pub storage: Arc<dyn Storage>,
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub segments: Segments,
+    pub index: RwLock<IndexState>,
+    /// Committed end: every record below it is durable and visible.
+    pub head: AtomicU64,
+    pub queue: Mutex<Queue>,
+    pub queue_cv: Condvar,
+    pub poisoned: Mutex<Option<String>>,
+    pub live: Live,
+    /// Held for the directory lock's lifetime (file storage only).
+    pub _lock: Option<std::fs::File>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("head", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    pub fn index(&self) -> RwLockReadGuard<'_, IndexState> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn poison_cause(&self) -> Option<String> {
+        self.poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// An embedded, durable event log. Cheap to share behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct EventLog {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// One page of a `$all` read.
+#[derive(Debug, Clone)]
+pub struct AllSlice {
+    /// Matching events, in the read's direction.
+    pub events: Vec<RecordedEvent>,
+    /// Where the next page starts: pass it back as `AllStart::Position`.
+    pub next: Position,
+    /// Whether the read reached the end (forwards: the committed end; backwards: the start).
+    pub end_of_log: bool,
+}
+
+/// Most bytes one `$all` read scans before returning a page (so that a selective filter
+/// still returns promptly, with `next` to continue from).
+const MAX_SCAN_BYTES: u64 = 64 << 20;
+
+impl EventLog {
+    /// A builder for a log in directory `dir` (created if missing).
+    pub fn builder(dir: impl AsRef<Path>) -> Builder {
+        Builder {
+            storage: StorageChoice::Dir(dir.as_ref().to_path_buf()),
+            config: Config::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A builder for a log on any storage backend.
+    pub fn builder_with_storage(storage: Arc<dyn Storage>) -> Builder {
+        Builder {
+            storage: StorageChoice::Custom(storage),
+            config: Config::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The committed end of the log: every event has a position below it, and a subscriber
+    /// that has seen everything below it is caught up.
+    pub fn head(&self) -> Position {
+        Position(self.shared.head())
+    }
+
+    fn submit(&self, op: Op, reply: Reply) {
+        if let Some(cause) = self.shared.poison_cause() {
+            reply(Err(Error::Poisoned { cause }));
+            return;
+        }
+        let mut q = self.shared.queue();
+        if q.closing {
+            drop(q);
+            reply(Err(Error::Closed));
+            return;
+        }
+        q.requests.push(Request { op, reply });
+        drop(q);
+        self.shared.queue_cv.notify_one();
+    }
+
+    /// Appends `events` to `stream` atomically if the stream matches `expected`, and returns
+    /// once they are durable.
+    pub fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<Appended> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.append_with(
+            stream.to_string(),
+            expected,
+            events,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Like [`EventLog::append`], but calls `done` (on the writer thread, so it must be quick)
+    /// instead of blocking.
+    pub fn append_with(
+        &self,
+        stream: String,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        done: Box<dyn FnOnce(Result<Appended>) + Send + 'static>,
+    ) {
+        if let Err(e) = crate::validate::append(&self.shared.config, &stream, &events) {
+            done(Err(e));
+            return;
+        }
+        self.submit(
+            Op::Append {
+                stream,
+                expected,
+                events,
+            },
+            Box::new(move |r| {
+                done(r.map(|o| match o {
+                    Outcome::Appended(a) => a,
+                    Outcome::Deleted(d) => Appended {
+                        first_revision: Revision(0),
+                        count: 0,
+                        position: d.position,
+                    },
+                }))
+            }),
+        );
+    }
+
+    /// Soft-deletes `stream`: reads find nothing, and a later append reopens it with revisions
+    /// continuing where they were.
+    pub fn delete(&self, stream: &str, expected: ExpectedRevision) -> Result<Deleted> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.delete_with(
+            stream.to_string(),
+            expected,
+            false,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Deletes `stream` for good: every later append or read fails with `StreamDeleted`.
+    pub fn tombstone(&self, stream: &str, expected: ExpectedRevision) -> Result<Deleted> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.delete_with(
+            stream.to_string(),
+            expected,
+            true,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Soft-deletes (or, with `tombstone`, tombstones) `stream` and calls `done` on the writer
+    /// thread once durable.
+    pub fn delete_with(
+        &self,
+        stream: String,
+        expected: ExpectedRevision,
+        tombstone: bool,
+        done: Box<dyn FnOnce(Result<Deleted>) + Send + 'static>,
+    ) {
+        if let Err(e) = crate::validate::deletable(&self.shared.config, &stream) {
+            done(Err(e));
+            return;
+        }
+        let op = if tombstone {
+            Op::Tombstone { stream, expected }
+        } else {
+            Op::Delete { stream, expected }
+        };
+        self.submit(
+            op,
+            Box::new(move |r| {
+                done(r.map(|o| match o {
+                    Outcome::Deleted(d) => d,
+                    Outcome::Appended(a) => Deleted {
+                        position: a.position,
+                    },
+                }))
+            }),
+        );
+    }
+
+    /// The stream's current (committed) revision, ignoring metadata limits. A tombstoned
+    /// stream is an error.
+    pub fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
+        let head = self.shared.head();
+        let idx = self.shared.index();
+        if idx.tombstoned_at(stream, head) {
+            return Err(Error::StreamDeleted {
+                stream: stream.to_string(),
+            });
+        }
+        let n = idx.streams.get(stream).map_or(0, |p| p.len_below(head));
+        Ok(match n.checked_sub(1) {
+            Some(r) => CurrentRevision::Current(Revision(r)),
+            None => CurrentRevision::NoStream,
+        })
+    }
+
+    /// The stream's committed metadata, if any was set.
+    pub fn stream_metadata(&self, stream: &str) -> Option<StreamMetadata> {
+        let head = self.shared.head();
+        self.shared
+            .index()
+            .metadata_at(stream, head)
+            .map(|m| (*m).clone())
+    }
+
+    /// Reads up to `max_count` events of `stream`, honouring `$tb`, `$maxCount` and `$maxAge`.
+    /// A stream with no events, or soft-deleted, is `StreamNotFound`; a tombstoned one is
+    /// `StreamDeleted`.
+    pub fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        start: StreamStart,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>> {
+        read_stream(&self.shared, stream, direction, start, max_count)
+    }
+
+    /// Reads a page of `$all`. Forwards from a position includes the event at it; backwards
+    /// from a position returns events before it.
+    pub fn read_all(
+        &self,
+        direction: Direction,
+        start: AllStart,
+        max_count: usize,
+        filter: Option<&Filter>,
+    ) -> Result<AllSlice> {
+        read_all(&self.shared, direction, start, max_count, filter)
+    }
+
+    /// Stops the writer after the requests already queued, and writes the index snapshot so
+    /// that the next open is fast.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(handle) = handle else {
+            return Ok(());
+        };
+        self.shared.queue().closing = true;
+        self.shared.queue_cv.notify_all();
+        let _ = handle.join();
+        self.shared.live.close_all();
+        if self.shared.poison_cause().is_some() {
+            return Ok(());
+        }
+        let head = self.shared.head();
+        let idx = self.shared.index();
+        let tombstones: Vec<(String, u64)> = idx
+            .tombstones
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        idx.streams
+            .write_snapshot(&*self.shared.storage, head, &tombstones)
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+pub(crate) fn read_stream(
+    shared: &Shared,
+    stream: &str,
+    direction: Direction,
+    start: StreamStart,
+    max_count: usize,
+) -> Result<Vec<RecordedEvent>> {
+    crate::validate::stream_name(&shared.config, stream)?;
+    let head = shared.head();
+    let (positions, meta) = {
+        let idx = shared.index();
+        if idx.tombstoned_at(stream, head) {
+            return Err(Error::StreamDeleted {
+                stream: stream.to_string(),
+            });
+        }
+        let not_found = || Error::StreamNotFound {
+            stream: stream.to_string(),
+        };
+        let p = idx.streams.get(stream).ok_or_else(not_found)?;
+        let n = p.len_below(head);
+        let meta = idx.metadata_at(stream, head);
+        if n == 0 || meta.as_ref().is_some_and(|m| m.is_deleted_marker()) {
+            return Err(not_found());
+        }
+        let mut lo = meta.as_ref().and_then(|m| m.truncate_before).unwrap_or(0);
+        if let Some(max) = meta.as_ref().and_then(|m| m.max_count) {
+            lo = lo.max(n.saturating_sub(max));
+        }
+        let mut revs: Vec<(u64, u64)> = Vec::new();
+        match direction {
+            Direction::Forwards => {
+                let from = match start {
+                    StreamStart::Edge => lo,
+                    StreamStart::Revision(r) => r.0.max(lo),
+                };
+                let mut r = from;
+                while r < n && revs.len() < max_count {
+                    revs.push((r, p.get(r).unwrap_or(0)));
+                    r += 1;
+                }
+            }
+            Direction::Backwards => {
+                let from = match start {
+                    StreamStart::Edge => n - 1,
+                    StreamStart::Revision(r) => r.0.min(n - 1),
+                };
+                let mut r = from;
+                while r >= lo && revs.len() < max_count {
+                    revs.push((r, p.get(r).unwrap_or(0)));
+                    match r.checked_sub(1) {
+                        Some(x) => r = x,
+                        None => break,
+                    }
+                }
+            }
+        }
+        (revs, meta)
+    };
+    let cutoff = meta.as_ref().and_then(|m| m.max_age_secs).map(|age| {
+        shared
+            .clock
+            .now_ticks()
+            .saturating_sub((age as i64).saturating_mul(10_000_000))
+    });
+    let mut out = Vec::with_capacity(positions.len());
+    for (_, pos) in positions {
+        let (seg, _) = shared
+            .segments
+            .find(pos)
+            .ok_or_else(|| Error::corrupt("index", pos, "position outside every segment"))?;
+        let rec = segments::read_record(&seg, pos)?;
+        if rec.event.stream() != stream {
+            return Err(Error::corrupt(
+                &seg.name,
+                pos - seg.base,
+                "index points at a record of another stream",
+            ));
+        }
+        if cutoff.is_some_and(|c| rec.event.created_ticks < c) {
+            continue;
+        }
+        out.push(rec.event);
+    }
+    Ok(out)
+}
+
+/// Finds the first record boundary at or after `pos` (forwards) in the committed log.
+pub(crate) fn locate(shared: &Shared, pos: u64, head: u64) -> Result<u64> {
+    let first = shared.segments.first_base() + SEGMENT_HEADER_LEN;
+    if pos <= first {
+        return Ok(first.min(head));
+    }
+    if pos >= head {
+        return Ok(head);
+    }
+    let Some((seg, next)) = shared.segments.find(pos) else {
+        return Ok(head);
+    };
+    let seg_end = next.as_ref().map_or(head, |n| n.base).min(head);
+    let pos = pos.max(seg.base + SEGMENT_HEADER_LEN);
+    if pos >= seg_end {
+        return Ok(seg_end.min(head));
+    }
+    if segments::try_record_at(&seg, pos, seg_end).is_some() {
+        return Ok(pos);
+    }
+    // Not a record boundary: walk the segment from its start.
+    let mut scan = ForwardScan::new(seg.clone(), seg.base + SEGMENT_HEADER_LEN, seg_end);
+    while scan.position() < pos {
+        if scan.next_record()?.is_none() {
+            break;
+        }
+    }
+    Ok(scan.position())
+}
+
+pub(crate) fn read_all(
+    shared: &Shared,
+    direction: Direction,
+    start: AllStart,
+    max_count: usize,
+    filter: Option<&Filter>,
+) -> Result<AllSlice> {
+    let head = shared.head();
+    let mut events = Vec::with_capacity(max_count.min(4096));
+    match direction {
+        Direction::Forwards => {
+            let from = match start {
+                AllStart::Edge => 0,
+                AllStart::Position(p) => p.0,
+            };
+            let mut pos = locate(shared, from, head)?;
+            let mut scanned = 0u64;
+            while pos < head && events.len() < max_count && scanned < MAX_SCAN_BYTES {
+                let Some((seg, next)) = shared.segments.find(pos) else {
+                    break;
+                };
+                let seg_end = next.as_ref().map_or(head, |n| n.base).min(head);
+                if pos >= seg_end {
+                    pos = next.map_or(head, |n| n.base + SEGMENT_HEADER_LEN);
+                    continue;
+                }
+                let mut scan = ForwardScan::new(seg, pos, seg_end);
+                while events.len() < max_count && scanned < MAX_SCAN_BYTES {
+                    let Some(rec) = scan.next_record()? else {
+                        break;
+                    };
+                    scanned += rec.frame_len();
+                    if filter.is_none_or(|f| f.matches(&rec.event)) {
+                        events.push(rec.event);
+                    }
+                }
+                pos = scan.position();
+                if pos >= seg_end {
+                    pos = match next {
+                        Some(n) if n.base < head => n.base + SEGMENT_HEADER_LEN,
+                        _ => head,
+                    };
+                }
+            }
+            Ok(AllSlice {
+                events,
+                next: Position(pos.min(head)),
+                end_of_log: pos >= head,
+            })
+        }
+        Direction::Backwards => {
+            let mut end = match start {
+                AllStart::Edge => head,
+                AllStart::Position(p) => locate(shared, p.0, head)?,
+            };
+            let mut scanned = 0u64;
+            let first = shared.segments.first_base() + SEGMENT_HEADER_LEN;
+            while end > first && events.len() < max_count && scanned < MAX_SCAN_BYTES {
+                let Some((seg, _)) = shared.segments.find(end - 1) else {
+                    break;
+                };
+                if end <= seg.base + SEGMENT_HEADER_LEN {
+                    // Start of this segment: continue at the end of the previous one.
+                    match shared.segments.before(seg.base) {
+                        Some(_) => {
+                            end = seg.base;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                let rec = segments::read_record_before(&seg, end)?;
+                scanned += rec.frame_len();
+                end = rec.event.position.0;
+                if filter.is_none_or(|f| f.matches(&rec.event)) {
+                    events.push(rec.event);
+                }
+            }
+            Ok(AllSlice {
+                events,
+                next: Position(end),
+                end_of_log: end <= first,
+            })
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Opening a log: segment checks, index snapshot, verification scan and torn-tail repair.
+//!
+//! Every record of every segment is checked (length, CRC32C, own position) on open, so
+//! corruption anywhere stops the open with the file and offset. The index snapshot, when it is
+//! valid, saves rebuilding the stream index for the part of the log it covers; records after
+//! it are indexed as they are scanned. Only the last segment may end in a torn write: its tail
+//! is cut back to the last complete batch, unless valid records of a later commit group follow
+//! the damage, which proves the damage is not a torn write but corruption.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::format::{self, FRAME_OVERHEAD, HeaderProblem, Record, RecordKind, SEGMENT_HEADER_LEN};
+use crate::index::StreamIndex;
+use crate::log::{Clock, Config, EventLog, IndexState, Queue, Shared};
+use crate::metadata::{self, StreamMetadata};
+use crate::segments::{ForwardScan, Segment, Segments, parse_segment_name, segment_name};
+use crate::storage::Storage;
+use crate::subscription::Live;
+use crate::writer::Writer;
+
+fn io(op: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::io(op, e)
+}
+
+/// Applies only what the snapshot does not hold (tombstones, metadata) for records it covers.
+fn apply_side(state: &mut IndexState, rec: &Record) {
+    let stream = rec.event.stream();
+    match rec.kind {
+        RecordKind::Tombstone => {
+            state
+                .tombstones
+                .insert(stream.to_string(), rec.event.position.0);
+        }
+        RecordKind::Event => {
+            if let Some(target) = metadata::target_of(stream)
+                && rec.event.event_type() == metadata::METADATA_EVENT_TYPE
+                && let Ok(m) = StreamMetadata::parse(rec.event.data_slice())
+            {
+                state.set_metadata(target, rec.event.position.0, m, u64::MAX);
+            }
+        }
+    }
+}
+
+struct Scan {
+    state: IndexState,
+    /// Records below this are in the snapshot's index already.
+    covered: u64,
+    /// Whether `covered` was seen as a record boundary (or is 0).
+    covered_seen: bool,
+    /// Event records seen below `covered`.
+    covered_events: u64,
+    /// Events indexed from the log itself.
+    indexed: u64,
+}
+
+impl Scan {
+    fn record(&mut self, rec: &Record) {
+        let pos = rec.event.position.0;
+        if pos == self.covered {
+            self.covered_seen = true;
+        }
+        if pos < self.covered {
+            if rec.kind == RecordKind::Event {
+                self.covered_events += 1;
+            }
+            apply_side(&mut self.state, rec);
+        } else {
+            self.state.apply(rec, u64::MAX);
+            if rec.kind == RecordKind::Event {
+                self.indexed += 1;
+            }
+        }
+    }
+}
+
+pub(crate) fn open(
+    storage: Arc<dyn Storage>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    lock: Option<std::fs::File>,
+) -> Result<EventLog> {
+    let names = storage
+        .list()
+        .map_err(io("listing the data directory".into()))?;
+    let mut bases: Vec<(u64, String)> = names
+        .iter()
+        .filter_map(|n| parse_segment_name(n).map(|b| (b, n.clone())))
+        .collect();
+    bases.sort();
+    if bases.is_empty() {
+        let name = segment_name(0);
+        let f = storage
+            .open(&name, true)
+            .map_err(io(format!("creating {name}")))?;
+        f.write_at(&format::segment_header(0), 0)
+            .and_then(|()| f.sync())
+            .and_then(|()| storage.sync_dir())
+            .map_err(io(format!("initialising {name}")))?;
+        bases.push((0, name));
+    }
+
+    // Headers and the chain of bases.
+    let mut segs = Vec::with_capacity(bases.len());
+    let mut lens = Vec::with_capacity(bases.len());
+    let last_i = bases.len() - 1;
+    for (i, (base, name)) in bases.into_iter().enumerate() {
+        let file = storage
+            .open(&name, false)
+            .map_err(io(format!("opening {name}")))?;
+        let len = file
+            .len()
+            .map_err(io(format!("reading the length of {name}")))?;
+        let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
+        let header_ok = len >= SEGMENT_HEADER_LEN && file.read_at(&mut h, 0).is_ok();
+        match header_ok.then(|| format::parse_segment_header(&h)) {
+            Some(Ok(b)) if b == base => {}
+            Some(Ok(b)) => {
+                return Err(Error::corrupt(
+                    &name,
+                    16,
+                    format!("header names base {b}, file name says {base}"),
+                ));
+            }
+            Some(Err(HeaderProblem::Version(v))) => {
+                return Err(Error::UnsupportedVersion {
+                    file: name,
+                    found: v,
+                    supported: format::FORMAT_VERSION,
+                });
+            }
+            Some(Err(HeaderProblem::Corrupt(why))) => {
+                return Err(Error::corrupt(&name, 0, why));
+            }
+            None if i == last_i && len <= SEGMENT_HEADER_LEN => {
+                // Created but its header never became durable: no record can be in it.
+                file.set_len(0)
+                    .and_then(|()| file.write_at(&format::segment_header(base), 0))
+                    .and_then(|()| file.sync())
+                    .map_err(io(format!("reinitialising {name}")))?;
+            }
+            None => return Err(Error::corrupt(&name, 0, "segment header missing")),
+        }
+        if let (Some(prev), Some(prev_len)) = (segs.last(), lens.last()) {
+            let prev: &Segment = prev;
+            if prev.base + prev_len != base {
+                return Err(Error::corrupt(
+                    &name,
+                    0,
+                    format!(
+                        "segment starts at {base} but {} ends at {} (a segment is missing or truncated)",
+                        prev.name,
+                        prev.base + prev_len
+                    ),
+                ));
+            }
+        }
+        lens.push(len.max(SEGMENT_HEADER_LEN));
+        segs.push(Segment { base, name, file });
+    }
+
+    let snapshot = StreamIndex::load_snapshot(&*storage);
+    let (end, scan) = match snapshot {
+        Some(snap) => {
+            let mut state = IndexState {
+                streams: snap.index,
+                ..IndexState::default()
+            };
+            state.tombstones.extend(snap.tombstones);
+            let expected_events = state.streams.events();
+            let scan = Scan {
+                state,
+                covered: snap.covered_end,
+                covered_seen: snap.covered_end == 0,
+                covered_events: 0,
+                indexed: 0,
+            };
+            let (end, scan) = scan_all(&storage, &segs, &lens, scan)?;
+            if (scan.covered_seen || scan.covered == end) && scan.covered_events == expected_events
+            {
+                (end, scan)
+            } else {
+                // The snapshot does not match the log: rebuild the index from the log alone.
+                let fresh = Scan {
+                    state: IndexState::default(),
+                    covered: 0,
+                    covered_seen: true,
+                    covered_events: 0,
+                    indexed: 0,
+                };
+                scan_all(&storage, &segs, &lens, fresh)?
+            }
+        }
+        None => {
+            let fresh = Scan {
+                state: IndexState::default(),
+                covered: 0,
+                covered_seen: true,
+                covered_events: 0,
+                indexed: 0,
+            };
+            scan_all(&storage, &segs, &lens, fresh)?
+        }
+    };
+
+    let active = segs
+        .last()
+        .cloned()
+        .ok_or_else(|| Error::corrupt("segments", 0, "no segment"))?;
+    let seg_end = end - active.base;
+    let indexed = scan.indexed;
+    let shared = Arc::new(Shared {
+        storage,
+        config,
+        clock,
+        segments: Segments::new(segs),
+        index: RwLock::new(scan.state),
+        head: AtomicU64::new(end),
+        queue: Mutex::new(Queue::default()),
+        queue_cv: Condvar::new(),
+        poisoned: Mutex::new(None),
+        live: Live::default(),
+        _lock: lock,
+    });
+    if indexed > shared.config.snapshot_after_events {
+        let idx = shared.index();
+        let tombstones: Vec<(String, u64)> = idx
+            .tombstones
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        idx.streams
+            .write_snapshot(&*shared.storage, end, &tombstones)?;
+    }
+    let writer = Writer::new(shared.clone(), active, seg_end);
+    let handle = std::thread::Builder::new()
+        .name("eventlog-writer".into())
+        .spawn(move || writer.run())
+        .map_err(io("starting the writer thread".into()))?;
+    Ok(EventLog {
+        shared,
+        writer: Mutex::new(Some(handle)),
+    })
+}
+
+/// Scans every segment; returns the end of the valid log and the index state.
+fn scan_all(
+    storage: &Arc<dyn Storage>,
+    segs: &[Segment],
+    lens: &[u64],
+    mut scan: Scan,
+) -> Result<(u64, Scan)> {
+    let last = segs.len().saturating_sub(1);
+    let mut end = 0;
+    for (i, (seg, len)) in segs.iter().zip(lens).enumerate() {
+        let seg_end = seg.base + len;
+        if i < last {
+            let mut fs = ForwardScan::new(seg.clone(), seg.base + SEGMENT_HEADER_LEN, seg_end);
+            while let Some(rec) = fs.next_record()? {
+                scan.record(&rec);
+            }
+            end = seg_end;
+        } else {
+            end = scan_last(storage, seg, seg_end, &mut scan)?;
+        }
+    }
+    Ok((end, scan))
+}
+
+/// Scans the last segment, cutting a torn tail back to the last complete batch.
+fn scan_last(
+    storage: &Arc<dyn Storage>,
+    seg: &Segment,
+    seg_end: u64,
+    scan: &mut Scan,
+) -> Result<u64> {
+    let first = seg.base + SEGMENT_HEADER_LEN;
+    let mut fs = ForwardScan::new(seg.clone(), first, seg_end);
+    let mut pending: Vec<Record> = Vec::new();
+    let mut boundary = first;
+    let damage = loop {
+        match fs.next_record() {
+            Ok(Some(rec)) => {
+                let complete = rec.batch_index + 1 >= rec.batch_count;
+                let consistent = u32::try_from(pending.len()).ok() == Some(rec.batch_index);
+                if !consistent {
+                    break Some((
+                        fs.position() - rec.frame_len(),
+                        "batch records out of order",
+                    ));
+                }
+                pending.push(rec);
+                if complete {
+                    for r in pending.drain(..) {
+                        scan.record(&r);
+                    }
+                    boundary = fs.position();
+                }
+            }
+            Ok(None) => break None,
+            Err(Error::Corrupt { reason, .. }) => {
+                let _ = reason;
+                break Some((fs.position(), "invalid record"));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let damage_at = match damage {
+        None if pending.is_empty() => return Ok(seg_end),
+        None => fs.position(),
+        Some((at, _)) => at,
+    };
+    if let Some(later) = later_group_record(seg, damage_at, seg_end)? {
+        return Err(Error::corrupt(
+            &seg.name,
+            damage_at - seg.base,
+            format!(
+                "invalid record followed by a valid one of a later commit at offset {}",
+                later - seg.base
+            ),
+        ));
+    }
+    // A torn tail: cut it off for good.
+    let _ = storage;
+    seg.file
+        .set_len(boundary - seg.base)
+        .and_then(|()| seg.file.sync())
+        .map_err(io(format!("cutting the torn tail of {}", seg.name)))?;
+    Ok(boundary)
+}
+
+/// Looks for a valid record after `from` whose commit group starts after `from`. Such a record
+/// can only exist if the damage at `from` happened after a later group was synced.
+fn later_group_record(seg: &Segment, from: u64, seg_end: u64) -> Result<Option<u64>> {
+    const WINDOW: usize = 16 << 20;
+    let mut start = from + 1;
+    while start + (FRAME_OVERHEAD + format::PAYLOAD_HEADER_LEN) as u64 <= seg_end {
+        let size = usize::try_from((seg_end - start).min(WINDOW as u64)).unwrap_or(WINDOW);
+        let mut buf = vec![0u8; size];
+        seg.file
+            .read_at(&mut buf, start - seg.base)
+            .map_err(io(format!("reading {}", seg.name)))?;
+        let buf = Bytes::from(buf);
+        let limit = size.saturating_sub(16);
+        for o in 0..limit {
+            let pos = start + o as u64;
+            if format::u64_at(&buf, o + 8) != pos {
+                continue;
+            }
+            let Ok(len) = format::peek_len(buf.get(o..).unwrap_or_default()) else {
+                continue;
+            };
+            let total = len + FRAME_OVERHEAD;
+            if pos + total as u64 > seg_end {
+                continue;
+            }
+            let frame = if o + total <= buf.len() {
+                buf.slice(o..o + total)
+            } else {
+                let mut full = vec![0u8; total];
+                seg.file
+                    .read_at(&mut full, pos - seg.base)
+                    .map_err(io(format!("reading {}", seg.name)))?;
+                Bytes::from(full)
+            };
+            if let Ok(rec) = format::decode(&frame, pos)
+                && rec.group_start > from
+            {
+                return Ok(Some(pos));
+            }
+        }
+        if size < WINDOW {
+            break;
+        }
+        start += limit as u64;
+    }
+    Ok(None)
+}

@@ -1,0 +1,632 @@
+//! The single writer thread: group commit of every queued request under one fdatasync.
+//!
+//! The writer takes every request queued so far, checks each against the index (which it
+//! updates as it goes, so later requests of the same group see earlier ones), encodes all
+//! records into one buffer, writes it, syncs once, and only then moves the committed end and
+//! answers. Readers never see positions at or above the committed end, so the index may run
+//! ahead of durability safely. A failed write or sync poisons the log: nothing more is
+//! acknowledged until it is reopened (and recovery decides what survived).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use hashbrown::DefaultHashBuilder;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    self, RecordKind, RecordOut, SEGMENT_HEADER_LEN, TOMBSTONE_EVENT_TYPE, TOMBSTONE_REVISION,
+};
+use crate::log::{IndexState, Op, Outcome, Reply, Request, Shared};
+use crate::metadata::{self, DELETED_TRUNCATE_BEFORE, METADATA_EVENT_TYPE, StreamMetadata};
+use crate::segments::{self, Segment, segment_name};
+use crate::types::{
+    Appended, ContentType, CurrentRevision, Deleted, EventId, ExpectedRevision, Position,
+    ProposedEvent, Revision,
+};
+
+/// Event ids remembered for idempotent retries under `Any`/`StreamExists`, as EventStoreDB
+/// keeps them: best effort, bounded, lost on restart.
+struct RecentIds {
+    map: HashMap<EventId, (u64, u64, u64)>,
+    order: VecDeque<EventId>,
+    cap: usize,
+    hasher: DefaultHashBuilder,
+}
+
+impl RecentIds {
+    fn new(cap: usize) -> Self {
+        RecentIds {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            cap,
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+
+    fn stream_key(&self, stream: &str) -> u64 {
+        self.hasher.hash_one(stream)
+    }
+
+    fn insert(&mut self, id: EventId, stream: u64, revision: u64, position: u64) {
+        if self.cap == 0 {
+            return;
+        }
+        if self.map.insert(id, (stream, revision, position)).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    active: Segment,
+    /// Offset in `active` where the next record goes.
+    seg_end: u64,
+    /// Position of the next record.
+    end: u64,
+    /// Bytes encoded but not yet written, starting at position `chunk_pos`.
+    buf: Vec<u8>,
+    chunk_pos: u64,
+    /// Chunks written in this group: (position of first byte, bytes), for live subscribers.
+    group_chunks: Vec<(u64, Bytes)>,
+    /// Segments written in this group, to sync.
+    dirty: Vec<Segment>,
+    recent: RecentIds,
+    now: i64,
+}
+
+enum Check {
+    Write { next_revision: u64, reopen: bool },
+    Idempotent(Appended),
+}
+
+impl Writer {
+    pub fn new(shared: Arc<Shared>, active: Segment, seg_end: u64) -> Self {
+        let end = active.base + seg_end;
+        let cap = shared.config.recent_ids;
+        Writer {
+            shared,
+            active,
+            seg_end,
+            end,
+            buf: Vec::with_capacity(1 << 20),
+            chunk_pos: end,
+            group_chunks: Vec::new(),
+            dirty: Vec::new(),
+            recent: RecentIds::new(cap),
+            now: 0,
+        }
+    }
+
+    pub fn run(mut self) {
+        loop {
+            let batch = {
+                let mut q = self.shared.queue();
+                while q.requests.is_empty() && !q.closing {
+                    q = self
+                        .shared
+                        .queue_cv
+                        .wait(q)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                if q.requests.is_empty() {
+                    return;
+                }
+                let take = q.requests.len().min(self.shared.config.max_group_requests);
+                let rest = q.requests.split_off(take);
+                std::mem::replace(&mut q.requests, rest)
+            };
+            self.group(batch);
+        }
+    }
+
+    fn group(&mut self, batch: Vec<Request>) {
+        if let Some(cause) = self.shared.poison_cause() {
+            for r in batch {
+                (r.reply)(Err(Error::Poisoned {
+                    cause: cause.clone(),
+                }));
+            }
+            return;
+        }
+        self.now = self.shared.clock.now_ticks();
+        self.chunk_pos = self.end;
+        self.buf.clear();
+        self.group_chunks.clear();
+        self.dirty.clear();
+        let group_start = self.end;
+        let mut answers: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
+        let mut failure: Option<String> = None;
+        {
+            let shared = self.shared.clone();
+            let mut idx = shared.index.write().unwrap_or_else(|e| e.into_inner());
+            for Request { op, reply } in batch {
+                let result = if failure.is_some() {
+                    Err(Error::Closed)
+                } else {
+                    self.execute(&mut idx, op, group_start)
+                };
+                if let Err(Error::Poisoned { cause }) = &result {
+                    failure = Some(cause.clone());
+                }
+                answers.push((reply, result));
+            }
+        }
+        if failure.is_none()
+            && let Err(e) = self.flush_and_sync()
+        {
+            failure = Some(e);
+        }
+        if let Some(cause) = failure {
+            *self
+                .shared
+                .poisoned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(cause.clone());
+            for (reply, result) in answers {
+                reply(result.and(Err(Error::Poisoned {
+                    cause: cause.clone(),
+                })));
+            }
+            return;
+        }
+        self.shared.head.store(self.end, Ordering::Release);
+        if self.shared.live.has_subscribers() {
+            self.shared
+                .live
+                .publish(self.end, &self.group_chunks, &self.shared);
+        }
+        for (reply, result) in answers {
+            reply(result);
+        }
+    }
+
+    fn flush_chunk(&mut self) -> Result<(), String> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let offset = self.chunk_pos - self.active.base;
+        self.active.file.write_at(&self.buf, offset).map_err(|e| {
+            format!(
+                "write to {} at offset {offset} failed: {e}",
+                self.active.name
+            )
+        })?;
+        if !self.dirty.iter().any(|s| s.base == self.active.base) {
+            self.dirty.push(self.active.clone());
+        }
+        let bytes = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(1 << 20),
+        ));
+        self.group_chunks.push((self.chunk_pos, bytes));
+        self.chunk_pos = self.end;
+        Ok(())
+    }
+
+    fn flush_and_sync(&mut self) -> Result<(), String> {
+        self.flush_chunk()?;
+        for seg in &self.dirty {
+            seg.file
+                .sync()
+                .map_err(|e| format!("fdatasync of {} failed: {e}", seg.name))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment after the active one, syncing the active one first so that only
+    /// the last segment can ever have a torn tail.
+    fn roll(&mut self) -> Result<(), String> {
+        self.flush_chunk()?;
+        self.active
+            .file
+            .sync()
+            .map_err(|e| format!("fdatasync of {} failed: {e}", self.active.name))?;
+        let base = self.end;
+        let name = segment_name(base);
+        let storage = &self.shared.storage;
+        let file = storage
+            .open(&name, true)
+            .map_err(|e| format!("creating {name} failed: {e}"))?;
+        file.set_len(0)
+            .and_then(|()| file.write_at(&format::segment_header(base), 0))
+            .and_then(|()| file.sync())
+            .and_then(|()| storage.sync_dir())
+            .map_err(|e| format!("initialising {name} failed: {e}"))?;
+        let seg = Segment { base, name, file };
+        self.shared.segments.push(seg.clone());
+        self.active = seg;
+        self.seg_end = SEGMENT_HEADER_LEN;
+        self.end = base + SEGMENT_HEADER_LEN;
+        self.chunk_pos = self.end;
+        Ok(())
+    }
+
+    fn execute(&mut self, idx: &mut IndexState, op: Op, group_start: u64) -> Result<Outcome> {
+        match op {
+            Op::Append {
+                stream,
+                expected,
+                events,
+            } => self
+                .append(idx, &stream, expected, &events, group_start)
+                .map(Outcome::Appended),
+            Op::Delete { stream, expected } => {
+                let check = self.check(idx, &stream, expected, &[], false)?;
+                let Check::Write { .. } = check else {
+                    return Err(Error::InvalidArgument(
+                        "unreachable idempotent delete".into(),
+                    ));
+                };
+                let meta_stream = format!("{}{stream}", metadata::METASTREAM_PREFIX);
+                let current = latest_metadata(idx, &stream).map(|m| (*m).clone());
+                let data = current
+                    .unwrap_or_default()
+                    .with_truncate_before(DELETED_TRUNCATE_BEFORE);
+                let meta_len = idx.streams.stream_len(&meta_stream);
+                let recs = [Planned {
+                    kind: RecordKind::Event,
+                    stream: &meta_stream,
+                    revision: meta_len,
+                    id: None,
+                    event_type: METADATA_EVENT_TYPE,
+                    content_type: ContentType::Json,
+                    metadata: &[],
+                    data: &data,
+                }];
+                let positions = self.write_batch(idx, &recs, group_start)?;
+                Ok(Outcome::Deleted(Deleted {
+                    position: Position(positions.last().copied().unwrap_or(0)),
+                }))
+            }
+            Op::Tombstone { stream, expected } => {
+                self.check(idx, &stream, expected, &[], true)?;
+                let recs = [Planned {
+                    kind: RecordKind::Tombstone,
+                    stream: &stream,
+                    revision: TOMBSTONE_REVISION,
+                    id: None,
+                    event_type: TOMBSTONE_EVENT_TYPE,
+                    content_type: ContentType::Binary,
+                    metadata: &[],
+                    data: &[],
+                }];
+                let positions = self.write_batch(idx, &recs, group_start)?;
+                Ok(Outcome::Deleted(Deleted {
+                    position: Position(positions.last().copied().unwrap_or(0)),
+                }))
+            }
+        }
+    }
+
+    fn append(
+        &mut self,
+        idx: &mut IndexState,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[ProposedEvent],
+        group_start: u64,
+    ) -> Result<Appended> {
+        let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+        let (next, reopen) = match self.check(idx, stream, expected, &ids, false)? {
+            Check::Idempotent(a) => return Ok(a),
+            Check::Write {
+                next_revision,
+                reopen,
+            } => (next_revision, reopen),
+        };
+        if events.is_empty() {
+            return Ok(Appended {
+                first_revision: Revision(next),
+                count: 0,
+                position: Position(self.shared.head()),
+            });
+        }
+        let meta_stream;
+        let reopen_data;
+        let mut recs = Vec::with_capacity(events.len() + 1);
+        if reopen {
+            // A soft-deleted stream comes back: revisions continue, and the ones before stay
+            // hidden, so `$tb` moves from "everything" to the first new revision.
+            meta_stream = format!("{}{stream}", metadata::METASTREAM_PREFIX);
+            reopen_data = latest_metadata(idx, stream)
+                .map(|m| (*m).clone())
+                .unwrap_or_default()
+                .with_truncate_before(next);
+            recs.push(Planned {
+                kind: RecordKind::Event,
+                stream: &meta_stream,
+                revision: idx.streams.stream_len(&meta_stream),
+                id: None,
+                event_type: METADATA_EVENT_TYPE,
+                content_type: ContentType::Json,
+                metadata: &[],
+                data: &reopen_data,
+            });
+        }
+        for (i, e) in events.iter().enumerate() {
+            recs.push(Planned {
+                kind: RecordKind::Event,
+                stream,
+                revision: next + i as u64,
+                id: Some(e.id),
+                event_type: &e.event_type,
+                content_type: e.content_type,
+                metadata: &e.metadata,
+                data: &e.data,
+            });
+        }
+        let positions = self.write_batch(idx, &recs, group_start)?;
+        let key = self.recent.stream_key(stream);
+        let offset = usize::from(reopen);
+        for (i, e) in events.iter().enumerate() {
+            let pos = positions.get(i + offset).copied().unwrap_or(0);
+            self.recent.insert(e.id, key, next + i as u64, pos);
+        }
+        Ok(Appended {
+            first_revision: Revision(next),
+            count: events.len() as u32,
+            position: Position(positions.last().copied().unwrap_or(0)),
+        })
+    }
+
+    /// Checks an expectation against the writer's view (which includes this group).
+    fn check(
+        &mut self,
+        idx: &IndexState,
+        stream: &str,
+        expected: ExpectedRevision,
+        ids: &[EventId],
+        tombstone: bool,
+    ) -> Result<Check> {
+        let deleted = || Error::StreamDeleted {
+            stream: stream.to_string(),
+        };
+        if idx.tombstones.contains_key(stream) {
+            return Err(deleted());
+        }
+        let len = idx.streams.stream_len(stream);
+        let soft_deleted = len > 0
+            && metadata::target_of(stream).is_none()
+            && latest_metadata(idx, stream).is_some_and(|m| m.is_deleted_marker());
+        let current = match len.checked_sub(1) {
+            Some(r) => CurrentRevision::Current(Revision(r)),
+            None => CurrentRevision::NoStream,
+        };
+        let wev = || Error::WrongExpectedVersion {
+            stream: stream.to_string(),
+            expected,
+            actual: current,
+        };
+        let write = Check::Write {
+            next_revision: len,
+            reopen: soft_deleted && !ids.is_empty() && !tombstone,
+        };
+        match expected {
+            ExpectedRevision::Any => self.recent_check(idx, stream, ids, write, wev),
+            ExpectedRevision::NoStream => {
+                if len == 0 || soft_deleted {
+                    Ok(write)
+                } else {
+                    self.exact_check(idx, stream, 0, len, ids, wev)
+                }
+            }
+            ExpectedRevision::StreamExists => {
+                if soft_deleted {
+                    Err(deleted())
+                } else if len == 0 {
+                    Err(wev())
+                } else {
+                    self.recent_check(idx, stream, ids, write, wev)
+                }
+            }
+            ExpectedRevision::Exact(Revision(e)) => {
+                if e.checked_add(1) == Some(len) {
+                    Ok(write)
+                } else if e < len {
+                    self.exact_check(idx, stream, e + 1, len, ids, wev)
+                } else {
+                    Err(wev())
+                }
+            }
+        }
+    }
+
+    /// Idempotency for exact expectations: the batch's ids must equal the stored ids from
+    /// revision `from` on, all of them; a prefix match is a conflict.
+    fn exact_check(
+        &self,
+        idx: &IndexState,
+        stream: &str,
+        from: u64,
+        len: u64,
+        ids: &[EventId],
+        wev: impl Fn() -> Error,
+    ) -> Result<Check> {
+        if ids.is_empty() {
+            return Err(wev());
+        }
+        let Some(positions) = idx.streams.get(stream) else {
+            return Err(wev());
+        };
+        let mut last = 0;
+        for (i, id) in ids.iter().enumerate() {
+            let rev = from + i as u64;
+            if rev >= len {
+                return Err(wev());
+            }
+            let pos = positions.get(rev).ok_or_else(&wev)?;
+            if self.id_at(pos)? != *id {
+                return Err(wev());
+            }
+            last = pos;
+        }
+        Ok(Check::Idempotent(Appended {
+            first_revision: Revision(from),
+            count: ids.len() as u32,
+            position: Position(last),
+        }))
+    }
+
+    fn recent_check(
+        &self,
+        _idx: &IndexState,
+        stream: &str,
+        ids: &[EventId],
+        write: Check,
+        wev: impl Fn() -> Error,
+    ) -> Result<Check> {
+        let key = self.recent.stream_key(stream);
+        let Some(first) = ids.first() else {
+            return Ok(write);
+        };
+        let Some(&(s, first_rev, _)) = self.recent.map.get(first) else {
+            return Ok(write);
+        };
+        if s != key {
+            return Ok(write);
+        }
+        let mut last = 0;
+        for (i, id) in ids.iter().enumerate() {
+            match self.recent.map.get(id) {
+                Some(&(s, rev, pos)) if s == key && rev == first_rev + i as u64 => last = pos,
+                _ => return Err(wev()),
+            }
+        }
+        Ok(Check::Idempotent(Appended {
+            first_revision: Revision(first_rev),
+            count: ids.len() as u32,
+            position: Position(last),
+        }))
+    }
+
+    /// The id of the record at `pos`, which may still sit in this group's buffer.
+    fn id_at(&self, pos: u64) -> Result<EventId> {
+        if pos >= self.chunk_pos {
+            let at = usize::try_from(pos - self.chunk_pos).unwrap_or(usize::MAX);
+            let bytes = Bytes::copy_from_slice(self.buf.get(at..).unwrap_or_default());
+            let rec = format::decode(&bytes, pos)
+                .map_err(|_| Error::corrupt("write buffer", pos, "cannot decode pending record"))?;
+            return Ok(rec.event.id);
+        }
+        let (seg, _) = self
+            .shared
+            .segments
+            .find(pos)
+            .ok_or_else(|| Error::corrupt("index", pos, "position outside every segment"))?;
+        Ok(segments::read_record(&seg, pos)?.event.id)
+    }
+
+    /// Encodes one atomic batch (rolling to a new segment first if it does not fit) and
+    /// updates the index. Returns the records' positions.
+    fn write_batch(
+        &mut self,
+        idx: &mut IndexState,
+        recs: &[Planned<'_>],
+        group_start: u64,
+    ) -> Result<Vec<u64>> {
+        let total: u64 = recs
+            .iter()
+            .map(|r| {
+                format::frame_len(
+                    r.stream.len(),
+                    r.event_type.len(),
+                    r.metadata.len(),
+                    r.data.len(),
+                ) as u64
+            })
+            .sum();
+        let cap = self.shared.config.segment_size;
+        if SEGMENT_HEADER_LEN + total > cap {
+            return Err(Error::BatchTooLarge {
+                events: recs.len(),
+                bytes: total as usize,
+                max_events: self.shared.config.max_batch_events,
+                max_bytes: self.shared.config.max_batch_bytes,
+            });
+        }
+        if self.seg_end + total > cap {
+            self.roll().map_err(|cause| Error::Poisoned { cause })?;
+        }
+        // Records of a group that crosses into a new segment point at the new segment's first
+        // record as their group start (recovery only ever looks inside one segment).
+        let group_start = group_start.max(self.active.base);
+        let head = self.shared.head();
+        let count = recs.len() as u32;
+        let mut positions = Vec::with_capacity(recs.len());
+        for (i, r) in recs.iter().enumerate() {
+            let position = self.end;
+            let start = self.buf.len();
+            format::encode(
+                &mut self.buf,
+                &RecordOut {
+                    kind: r.kind,
+                    position,
+                    group_start,
+                    batch_index: i as u32,
+                    batch_count: count,
+                    revision: r.revision,
+                    created_ticks: self.now,
+                    id: r.id.unwrap_or_else(|| system_id(position)),
+                    content_type: r.content_type,
+                    stream: r.stream,
+                    event_type: r.event_type,
+                    metadata: r.metadata,
+                    data: r.data,
+                },
+            );
+            let len = (self.buf.len() - start) as u64;
+            self.end += len;
+            self.seg_end += len;
+            match r.kind {
+                RecordKind::Tombstone => {
+                    idx.tombstones.insert(r.stream.to_string(), position);
+                }
+                RecordKind::Event => {
+                    idx.streams.push(r.stream, position);
+                    if let Some(target) = metadata::target_of(r.stream)
+                        && let Ok(m) = StreamMetadata::parse(r.data)
+                    {
+                        idx.set_metadata(target, position, m, head);
+                    }
+                }
+            }
+            positions.push(position);
+        }
+        Ok(positions)
+    }
+}
+
+/// A record about to be encoded.
+struct Planned<'a> {
+    kind: RecordKind,
+    stream: &'a str,
+    revision: u64,
+    /// `None` for records the log writes itself (deletions, metadata on reopen).
+    id: Option<EventId>,
+    event_type: &'a str,
+    content_type: ContentType,
+    metadata: &'a [u8],
+    data: &'a [u8],
+}
+
+/// Ids of records the log writes itself: a fixed tag and the position, so they are unique.
+fn system_id(position: u64) -> EventId {
+    let mut id = [0u8; 16];
+    id[0..8].copy_from_slice(b"daojia\0\0");
+    id[8..16].copy_from_slice(&position.to_be_bytes());
+    EventId(id)
+}
+
+/// The newest metadata of `stream` in the writer's view (committed or not).
+fn latest_metadata(idx: &IndexState, stream: &str) -> Option<Arc<StreamMetadata>> {
+    idx.metadata.get(stream)?.last().map(|(_, m)| m.clone())
+}

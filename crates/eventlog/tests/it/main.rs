@@ -1,0 +1,3 @@
+//! Integration tests of the event log engine: one binary, one module per concern.
+
+mod smoke;

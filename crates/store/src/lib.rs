@@ -1,0 +1,104 @@
+//! The `EventStore` trait that the rest of daojia uses (append, read, subscribe, positions),
+//! and [`EmbeddedStore`], its implementation over the embedded [`daojia_eventlog`] engine.
+//!
+//! The trait speaks in EventStoreDB terms (streams, revisions, `$all` positions, expected
+//! revisions, catch-up subscriptions) so that a KurrentDB cluster can sit behind it as well.
+
+mod embedded;
+mod error;
+
+use std::future::Future;
+
+pub use daojia_eventlog::{
+    AllOptions, AllSlice, AllStart, Appended, ContentType, CurrentRevision, Deleted, Direction,
+    EventId, ExpectedRevision, Filter, FilterTarget, Position, ProposedEvent, RecordedEvent,
+    Revision, StreamMetadata, StreamStart, SubscribeFrom, SubscriptionItem,
+};
+pub use embedded::{EmbeddedStore, EmbeddedSubscription};
+pub use error::StoreError;
+
+/// Result alias of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An event store with EventStoreDB semantics.
+///
+/// Every method is cancel-safe in the sense that dropping a returned future never corrupts the
+/// store; an append whose future is dropped may or may not have been committed (retry it with
+/// the same event ids and the same expectation to find out: retries are idempotent).
+pub trait EventStore: Send + Sync + 'static {
+    /// The subscription type of this backend.
+    type Subscription: EventSubscription;
+
+    /// Appends `events` atomically if `stream` matches `expected`; resolves once durable.
+    fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> impl Future<Output = Result<Appended>> + Send;
+
+    /// Soft-deletes a stream (a later append reopens it).
+    fn delete(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> impl Future<Output = Result<Deleted>> + Send;
+
+    /// Deletes a stream permanently.
+    fn tombstone(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+    ) -> impl Future<Output = Result<Deleted>> + Send;
+
+    /// Reads up to `max_count` events of a stream.
+    fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        start: StreamStart,
+        max_count: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>>> + Send;
+
+    /// Reads a page of `$all`.
+    fn read_all(
+        &self,
+        direction: Direction,
+        start: AllStart,
+        max_count: usize,
+        filter: Option<Filter>,
+    ) -> impl Future<Output = Result<AllSlice>> + Send;
+
+    /// A stream's current revision.
+    fn stream_revision(&self, stream: &str)
+    -> impl Future<Output = Result<CurrentRevision>> + Send;
+
+    /// A stream's metadata, if any was set.
+    fn stream_metadata(
+        &self,
+        stream: &str,
+    ) -> impl Future<Output = Result<Option<StreamMetadata>>> + Send;
+
+    /// The committed end of `$all`: every committed event's position is below it.
+    fn head(&self) -> impl Future<Output = Result<Position>> + Send;
+
+    /// A catch-up subscription to `$all`.
+    fn subscribe_all(
+        &self,
+        from: SubscribeFrom<Position>,
+        options: AllOptions,
+    ) -> impl Future<Output = Result<Self::Subscription>> + Send;
+
+    /// A catch-up subscription to one stream.
+    fn subscribe_stream(
+        &self,
+        stream: &str,
+        from: SubscribeFrom<Revision>,
+    ) -> impl Future<Output = Result<Self::Subscription>> + Send;
+}
+
+/// A catch-up subscription: events, then [`SubscriptionItem::CaughtUp`] once, then live events.
+pub trait EventSubscription: Send + 'static {
+    /// The next item; `None` once the store has closed.
+    fn next(&mut self) -> impl Future<Output = Option<Result<SubscriptionItem>>> + Send;
+}

@@ -1,0 +1,4 @@
+//! daojia's integration tests, one binary. Each module covers one component through its
+//! public API, with real storage and (later) a real server on port 0.
+
+mod store;

@@ -1,0 +1,135 @@
+//! The `EventStore` trait over the embedded log: appends, reads and a subscription boundary.
+
+use daojia_store::{
+    AllOptions, AllStart, Direction, EmbeddedStore, EventId, EventStore, EventSubscription,
+    ExpectedRevision, ProposedEvent, StoreError, StreamStart, SubscribeFrom, SubscriptionItem,
+};
+
+fn event(i: u128) -> ProposedEvent {
+    ProposedEvent::json(
+        EventId::from_u128(i),
+        "OrderPosted",
+        format!("{{\"n\":{i}}}").into_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_appends_reads_and_maps_errors() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let a = store
+        .append(
+            "order-1",
+            ExpectedRevision::NoStream,
+            vec![event(1), event(2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.first_revision.0, 0);
+    assert_eq!(a.count, 2);
+    let err = store
+        .append("order-1", ExpectedRevision::NoStream, vec![event(3)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::WrongExpectedVersion { .. }),
+        "{err}"
+    );
+    let events = store
+        .read_stream("order-1", Direction::Forwards, StreamStart::Edge, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.revision.0).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let all = store
+        .read_all(Direction::Forwards, AllStart::Edge, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(all.events.len(), 2);
+    assert!(store.head().await.unwrap() > a.position);
+    let missing = store
+        .read_stream("order-2", Direction::Forwards, StreamStart::Edge, 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::StreamNotFound { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_sees_each_event_once_across_catch_up() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    for i in 0..300u128 {
+        store
+            .append(
+                &format!("s-{}", i % 7),
+                ExpectedRevision::Any,
+                vec![event(i)],
+            )
+            .await
+            .unwrap();
+    }
+    let mut sub = store
+        .subscribe_all(SubscribeFrom::Start, AllOptions::default())
+        .await
+        .unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 300..900u128 {
+                store
+                    .append(
+                        &format!("s-{}", i % 7),
+                        ExpectedRevision::Any,
+                        vec![event(i)],
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut caught_up = 0;
+    while seen.len() < 900 {
+        match sub.next().await.unwrap().unwrap() {
+            SubscriptionItem::Event(e) => seen.push(e),
+            SubscriptionItem::CaughtUp => caught_up += 1,
+            SubscriptionItem::Checkpoint(_) => {}
+        }
+    }
+    writer.await.unwrap();
+    assert_eq!(caught_up, 1);
+    assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
+    let mut ids: Vec<u128> = seen.iter().map(|e| e.id.as_u128()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..900u128).collect::<Vec<_>>());
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "daojia-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    TempDir(dir)
+}

@@ -1,0 +1,1 @@
+//! Holder crate of the integration tests in `integration/`.
