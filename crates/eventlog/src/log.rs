@@ -294,6 +294,10 @@ pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     pub queue_cv: Condvar,
     pub poisoned: Mutex<Option<String>>,
+    /// Committed end covered by the index snapshot on disk (to skip rewriting an unchanged one).
+    pub snapshot_end: AtomicU64,
+    /// Groups handed to the sync thread and not finished yet.
+    pub in_flight: std::sync::atomic::AtomicUsize,
     pub live: Live,
     /// Held for the directory lock's lifetime (file storage only).
     pub _lock: Option<std::fs::File>,
@@ -318,6 +322,20 @@ impl Shared {
 
     pub fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the index snapshot for everything below `head`.
+    pub fn write_snapshot(&self, head: u64) -> Result<()> {
+        let idx = self.index();
+        let tombstones: Vec<(String, u64)> = idx
+            .tombstones
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        idx.streams
+            .write_snapshot(&*self.storage, head, &tombstones)?;
+        self.snapshot_end.store(head, Ordering::Release);
+        Ok(())
     }
 
     pub fn poison_cause(&self) -> Option<String> {
@@ -578,14 +596,10 @@ impl EventLog {
             return Ok(());
         }
         let head = self.shared.head();
-        let idx = self.shared.index();
-        let tombstones: Vec<(String, u64)> = idx
-            .tombstones
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        idx.streams
-            .write_snapshot(&*self.shared.storage, head, &tombstones)
+        if self.shared.snapshot_end.load(Ordering::Acquire) == head {
+            return Ok(());
+        }
+        self.shared.write_snapshot(head)
     }
 }
 

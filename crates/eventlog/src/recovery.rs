@@ -164,6 +164,7 @@ pub(crate) fn open(
     }
 
     let snapshot = StreamIndex::load_snapshot(&*storage);
+    let mut snapshot_end = u64::MAX;
     let (end, scan) = match snapshot {
         Some(snap) => {
             let mut state = IndexState {
@@ -182,6 +183,7 @@ pub(crate) fn open(
             let (end, scan) = scan_all(&storage, &segs, &lens, scan)?;
             if (scan.covered_seen || scan.covered == end) && scan.covered_events == expected_events
             {
+                snapshot_end = scan.covered;
                 (end, scan)
             } else {
                 // The snapshot does not match the log: rebuild the index from the log alone.
@@ -207,6 +209,7 @@ pub(crate) fn open(
         }
     };
 
+    crate::segments::release_chunks();
     let active = segs
         .last()
         .cloned()
@@ -223,6 +226,8 @@ pub(crate) fn open(
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
         poisoned: Mutex::new(None),
+        in_flight: Default::default(),
+        snapshot_end: AtomicU64::new(snapshot_end),
         live: Live::default(),
         _lock: lock,
     });
@@ -247,7 +252,39 @@ pub(crate) fn open(
     })
 }
 
+/// What checking a sealed segment that the snapshot covers yields.
+#[derive(Default)]
+struct Verified {
+    events: u64,
+    covered_seen: bool,
+    /// Records the snapshot does not describe (metadata events and tombstones), in order.
+    side: Vec<Record>,
+}
+
+fn verify_segment(seg: &Segment, len: u64, covered: u64) -> Result<Verified> {
+    let mut v = Verified::default();
+    let mut fs = ForwardScan::new(seg.clone(), seg.base + SEGMENT_HEADER_LEN, seg.base + len);
+    while let Some(rec) = fs.next_record()? {
+        if rec.event.position.0 == covered {
+            v.covered_seen = true;
+        }
+        match rec.kind {
+            RecordKind::Tombstone => v.side.push(rec),
+            RecordKind::Event => {
+                v.events += 1;
+                if metadata::target_of(rec.event.stream()).is_some() {
+                    v.side.push(rec);
+                }
+            }
+        }
+    }
+    Ok(v)
+}
+
 /// Scans every segment; returns the end of the valid log and the index state.
+///
+/// Sealed segments wholly covered by the snapshot only need checking, which two threads share;
+/// the rest is indexed in order.
 fn scan_all(
     storage: &Arc<dyn Storage>,
     segs: &[Segment],
@@ -255,10 +292,66 @@ fn scan_all(
     mut scan: Scan,
 ) -> Result<(u64, Scan)> {
     let last = segs.len().saturating_sub(1);
-    let mut end = 0;
-    for (i, (seg, len)) in segs.iter().zip(lens).enumerate() {
+    let covered = scan.covered;
+    let verify_only = segs
+        .iter()
+        .zip(lens)
+        .take(last)
+        .take_while(|(seg, len)| seg.base + **len <= covered)
+        .count();
+    let (to_verify, rest) = segs.split_at(verify_only);
+    let (lens_verify, lens_rest) = lens.split_at(verify_only);
+    let results: Vec<Result<Verified>> = std::thread::scope(|s| {
+        let helper = s.spawn(|| {
+            to_verify
+                .iter()
+                .zip(lens_verify)
+                .skip(1)
+                .step_by(2)
+                .map(|(seg, len)| verify_segment(seg, *len, covered))
+                .collect::<Vec<_>>()
+        });
+        let mine: Vec<_> = to_verify
+            .iter()
+            .zip(lens_verify)
+            .step_by(2)
+            .map(|(seg, len)| verify_segment(seg, *len, covered))
+            .collect();
+        let theirs = helper.join().unwrap_or_else(|_| {
+            vec![Err(Error::corrupt(
+                "segments",
+                0,
+                "verification thread failed",
+            ))]
+        });
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        let mut a = mine.into_iter();
+        let mut b = theirs.into_iter();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => break,
+                (x, y) => merged.extend(x.into_iter().chain(y)),
+            }
+        }
+        merged
+    });
+    for v in results {
+        let v = v?;
+        scan.covered_events += v.events;
+        scan.covered_seen |= v.covered_seen;
+        for rec in &v.side {
+            // Event counts were taken above; only the side effects are applied here.
+            apply_side(&mut scan.state, rec);
+        }
+    }
+    let mut end = to_verify
+        .last()
+        .zip(lens_verify.last())
+        .map_or(0, |(seg, len)| seg.base + len);
+    let first_rest = verify_only;
+    for (j, (seg, len)) in rest.iter().zip(lens_rest).enumerate() {
         let seg_end = seg.base + len;
-        if i < last {
+        if first_rest + j < last {
             let mut fs = ForwardScan::new(seg.clone(), seg.base + SEGMENT_HEADER_LEN, seg_end);
             while let Some(rec) = fs.next_record()? {
                 scan.record(&rec);

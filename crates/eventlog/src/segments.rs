@@ -1,6 +1,6 @@
 //! The set of segment files and reading records out of them by position.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::{Bytes, BytesMut};
 
@@ -123,6 +123,42 @@ pub fn try_record_at(seg: &Segment, pos: u64, end: u64) -> Option<Record> {
     format::decode(&buf, pos).ok()
 }
 
+/// Read buffers kept for reuse: a replay reads gigabytes in 1 MiB chunks, and fresh chunks
+/// would each be faulted in and zeroed by the kernel. A buffer is reused once every event
+/// sliced from it has been dropped.
+static CHUNK_POOL: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
+/// Buffers kept in the pool (each 1 MiB).
+const CHUNK_POOL_SIZE: usize = 8;
+
+fn take_chunk(size: usize) -> BytesMut {
+    if size <= SCAN_CHUNK {
+        let mut pool = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = pool.iter_mut().position(|b| b.try_reclaim(SCAN_CHUNK)) {
+            let mut b = pool.swap_remove(i);
+            b.resize(size, 0);
+            return b;
+        }
+    }
+    let mut b = BytesMut::with_capacity(size.max(SCAN_CHUNK));
+    b.resize(size, 0);
+    b
+}
+
+fn return_chunk(handle: BytesMut) {
+    if handle.capacity() + handle.len() > SCAN_CHUNK * 2 {
+        return;
+    }
+    let mut pool = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < CHUNK_POOL_SIZE {
+        pool.push(handle);
+    }
+}
+
+/// Empties the buffer pool (after recovery, so that an idle log holds no read buffers).
+pub fn release_chunks() {
+    CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// A forward scan over records, reading the segment in large chunks.
 #[derive(Debug)]
 pub struct ForwardScan {
@@ -157,12 +193,13 @@ impl ForwardScan {
         let remaining = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
         let size = need.max(SCAN_CHUNK).min(remaining);
         let offset = self.pos - self.seg.base;
-        let mut buf = BytesMut::zeroed(size);
+        let mut buf = take_chunk(size);
         self.seg
             .file
             .read_at(&mut buf, offset)
             .map_err(|e| read_io(&self.seg, offset, e))?;
-        self.chunk = buf.freeze();
+        self.chunk = buf.split().freeze();
+        return_chunk(buf);
         self.chunk_pos = self.pos;
         Ok(())
     }

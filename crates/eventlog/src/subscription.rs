@@ -13,8 +13,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::format;
@@ -96,7 +94,6 @@ struct LiveInner {
 #[derive(Default)]
 pub(crate) struct Live {
     inner: Mutex<LiveInner>,
-    count: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Live {
@@ -110,49 +107,74 @@ impl Live {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn has_subscribers(&self) -> bool {
-        self.count.load(std::sync::atomic::Ordering::Acquire) > 0
-    }
-
-    /// Called by the writer after a group is durable and the committed end has moved.
-    pub fn publish(&self, _head: u64, chunks: &[(u64, Bytes)], _shared: &Shared) {
-        let mut events = Vec::new();
-        for (start, bytes) in chunks {
-            let mut at = 0usize;
-            while at < bytes.len() {
-                let frame = bytes.slice(at..);
-                let Ok(rec) = format::decode(&frame, start + at as u64) else {
-                    break;
-                };
-                at += rec.frame_len() as usize;
-                events.push(rec);
+    /// Called after the committed end has moved past `[start, end)`: hands those records to
+    /// every live subscriber. The records are read back from the log (the page cache), so the
+    /// writer keeps no copies. Checking for subscribers under the registry lock, after the
+    /// committed end moved, means a subscriber registering concurrently either is seen here or
+    /// sees the new end in its own catch-up reads.
+    pub fn publish(&self, shared: &Shared, start: u64, end: u64) {
+        let inner = self.lock();
+        if inner.subscribers.is_empty() || start >= end {
+            return;
+        }
+        let mut records = Vec::new();
+        let mut pos = start;
+        while pos < end {
+            match read_all(
+                shared,
+                Direction::Forwards,
+                AllStart::Position(Position(pos)),
+                usize::MAX,
+                None,
+            ) {
+                Ok(slice) => {
+                    let next = slice.next.0;
+                    records.extend(slice.events.into_iter().take_while(|e| e.position.0 < end));
+                    if next <= pos {
+                        break;
+                    }
+                    pos = next;
+                }
+                Err(_) => {
+                    // Unreadable just after a successful sync: the subscribers fall back to
+                    // reading the disk themselves, which reports the error to them.
+                    for sub in &inner.subscribers {
+                        let mut st = sub.lock();
+                        st.overflowed = true;
+                        st.items.clear();
+                        if let Some(w) = st.waker.take() {
+                            w.wake();
+                        }
+                        sub.cv.notify_all();
+                    }
+                    return;
+                }
             }
         }
-        let inner = self.lock();
         for sub in &inner.subscribers {
             let mut st = sub.lock();
             if st.overflowed || st.closed {
                 continue;
             }
             let before = st.items.len();
-            for rec in &events {
+            for event in &records {
                 let item = match &sub.target {
                     Target::Stream(name) => {
-                        (rec.event.stream() == name).then(|| LiveItem::Event(rec.event.clone()))
+                        (event.stream() == name).then(|| LiveItem::Event(event.clone()))
                     }
                     Target::All(opts) => match &opts.filter {
-                        None => Some(LiveItem::Event(rec.event.clone())),
+                        None => Some(LiveItem::Event(event.clone())),
                         Some(f) => {
-                            if f.matches(&rec.event) {
+                            if f.matches(event) {
                                 st.considered = 0;
-                                Some(LiveItem::Event(rec.event.clone()))
+                                Some(LiveItem::Event(event.clone()))
                             } else {
                                 st.considered += 1;
                                 if opts.checkpoint_interval > 0
                                     && st.considered >= opts.checkpoint_interval
                                 {
                                     st.considered = 0;
-                                    Some(LiveItem::Checkpoint(Position(rec.event.position.0 + 1)))
+                                    Some(LiveItem::Checkpoint(Position(event.position.0 + 1)))
                                 } else {
                                     None
                                 }
@@ -184,20 +206,12 @@ impl Live {
         inner.next_id += 1;
         let sub = target_of(id);
         inner.subscribers.push(sub.clone());
-        self.count.store(
-            inner.subscribers.len(),
-            std::sync::atomic::Ordering::Release,
-        );
         sub
     }
 
     fn unregister(&self, id: u64) {
         let mut inner = self.lock();
         inner.subscribers.retain(|s| s.id != id);
-        self.count.store(
-            inner.subscribers.len(),
-            std::sync::atomic::Ordering::Release,
-        );
     }
 
     /// Ends every subscription (the log is closing).
@@ -211,7 +225,6 @@ impl Live {
             }
             sub.cv.notify_all();
         }
-        self.count.store(0, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -7,13 +7,13 @@
 //! ahead of durability safely. A failed write or sync poisons the log: nothing more is
 //! acknowledged until it is reopened (and recovery decides what survived).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use hashbrown::DefaultHashBuilder;
+use hashbrown::{DefaultHashBuilder, HashMap};
 
 use crate::error::{Error, Result};
 use crate::format::{
@@ -65,6 +65,81 @@ impl RecentIds {
     }
 }
 
+/// A group written to its segment(s), waiting for its sync.
+pub(crate) struct Written {
+    /// Committed end once this group is durable.
+    end: u64,
+    answers: Vec<(Reply, Result<Outcome>)>,
+    /// Position of the group's first record (live subscribers read the group back from there).
+    start: u64,
+    /// Segments written, to sync.
+    dirty: Vec<Segment>,
+    /// Why the group cannot be acknowledged, if it cannot.
+    failure: Option<String>,
+}
+
+/// The sync thread: one fdatasync for every group written since the last, then the committed
+/// end moves, live subscribers get the events, and callers get their answers.
+fn sync_loop(shared: &Shared, rx: &std::sync::mpsc::Receiver<Written>) {
+    while let Ok(first) = rx.recv() {
+        let mut groups = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            groups.push(more);
+        }
+        let n = groups.len();
+        finish(shared, groups);
+        shared.in_flight.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// Makes written groups durable with one fdatasync per segment, then moves the committed end,
+/// feeds live subscribers and answers callers; or poisons the log if anything failed.
+fn finish(shared: &Shared, groups: Vec<Written>) {
+    let mut failure = shared
+        .poison_cause()
+        .or_else(|| groups.iter().find_map(|g| g.failure.clone()));
+    if failure.is_none() {
+        let mut synced: Vec<u64> = Vec::new();
+        for seg in groups.iter().flat_map(|g| &g.dirty) {
+            if synced.contains(&seg.base) {
+                continue;
+            }
+            if let Err(e) = seg.file.sync() {
+                failure = Some(format!("fdatasync of {} failed: {e}", seg.name));
+                break;
+            }
+            synced.push(seg.base);
+        }
+    }
+    if let Some(cause) = failure {
+        {
+            let mut p = shared.poisoned.lock().unwrap_or_else(|e| e.into_inner());
+            if p.is_none() {
+                *p = Some(cause.clone());
+            }
+        }
+        for g in groups {
+            for (reply, result) in g.answers {
+                reply(result.and(Err(Error::Poisoned {
+                    cause: cause.clone(),
+                })));
+            }
+        }
+        return;
+    }
+    if let Some(end) = groups.last().map(|g| g.end) {
+        shared.head.store(end, Ordering::Release);
+    }
+    if let (Some(first), Some(last)) = (groups.first(), groups.last()) {
+        shared.live.publish(shared, first.start, last.end);
+    }
+    for g in groups {
+        for (reply, result) in g.answers {
+            reply(result);
+        }
+    }
+}
+
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     active: Segment,
@@ -75,8 +150,6 @@ pub(crate) struct Writer {
     /// Bytes encoded but not yet written, starting at position `chunk_pos`.
     buf: Vec<u8>,
     chunk_pos: u64,
-    /// Chunks written in this group: (position of first byte, bytes), for live subscribers.
-    group_chunks: Vec<(u64, Bytes)>,
     /// Segments written in this group, to sync.
     dirty: Vec<Segment>,
     recent: RecentIds,
@@ -99,14 +172,29 @@ impl Writer {
             end,
             buf: Vec::with_capacity(1 << 20),
             chunk_pos: end,
-            group_chunks: Vec::new(),
             dirty: Vec::new(),
             recent: RecentIds::new(cap),
             now: 0,
         }
     }
 
+    /// Runs the writer until the log closes. Durability is pipelined: this thread validates,
+    /// encodes and writes group k+1 while a second thread syncs group k, then moves the
+    /// committed end and answers.
     pub fn run(mut self) {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Written>(2);
+        let shared = self.shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("eventlog-sync".into())
+            .spawn(move || sync_loop(&shared, &rx));
+        let syncer = match syncer {
+            Ok(h) => h,
+            Err(e) => {
+                self.poison(format!("cannot start the sync thread: {e}"));
+                self.drain_poisoned();
+                return;
+            }
+        };
         loop {
             let batch = {
                 let mut q = self.shared.queue();
@@ -118,32 +206,76 @@ impl Writer {
                         .unwrap_or_else(|e| e.into_inner());
                 }
                 if q.requests.is_empty() {
-                    return;
+                    break;
                 }
                 let take = q.requests.len().min(self.shared.config.max_group_requests);
                 let rest = q.requests.split_off(take);
                 std::mem::replace(&mut q.requests, rest)
             };
-            self.group(batch);
+            let written = self.group(batch);
+            // When nothing else is in flight or waiting, syncing here saves a thread hop (a lone
+            // appender's latency); otherwise the sync thread takes the group while this thread
+            // goes on with the next one.
+            if self.shared.in_flight.load(Ordering::Acquire) == 0
+                && self.shared.queue().requests.is_empty()
+            {
+                finish(&self.shared, vec![written]);
+                continue;
+            }
+            self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            if tx.send(written).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let _ = syncer.join();
+    }
+
+    fn poison(&self, cause: String) {
+        let mut p = self
+            .shared
+            .poisoned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(cause);
         }
     }
 
-    fn group(&mut self, batch: Vec<Request>) {
+    fn drain_poisoned(&self) {
+        let batch = std::mem::take(&mut self.shared.queue().requests);
+        let cause = self.shared.poison_cause().unwrap_or_default();
+        for r in batch {
+            (r.reply)(Err(Error::Poisoned {
+                cause: cause.clone(),
+            }));
+        }
+    }
+
+    /// Validates, encodes and writes one group; the sync thread finishes it.
+    fn group(&mut self, batch: Vec<Request>) -> Written {
+        let mut answers: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
         if let Some(cause) = self.shared.poison_cause() {
             for r in batch {
-                (r.reply)(Err(Error::Poisoned {
-                    cause: cause.clone(),
-                }));
+                answers.push((
+                    r.reply,
+                    Err(Error::Poisoned {
+                        cause: cause.clone(),
+                    }),
+                ));
             }
-            return;
+            return Written {
+                start: self.end,
+                end: self.end,
+                answers,
+                dirty: Vec::new(),
+                failure: Some(cause),
+            };
         }
         self.now = self.shared.clock.now_ticks();
         self.chunk_pos = self.end;
         self.buf.clear();
-        self.group_chunks.clear();
-        self.dirty.clear();
         let group_start = self.end;
-        let mut answers: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
         let mut failure: Option<String> = None;
         {
             let shared = self.shared.clone();
@@ -161,31 +293,19 @@ impl Writer {
             }
         }
         if failure.is_none()
-            && let Err(e) = self.flush_and_sync()
+            && let Err(e) = self.flush_chunk()
         {
             failure = Some(e);
         }
-        if let Some(cause) = failure {
-            *self
-                .shared
-                .poisoned
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(cause.clone());
-            for (reply, result) in answers {
-                reply(result.and(Err(Error::Poisoned {
-                    cause: cause.clone(),
-                })));
-            }
-            return;
+        if let Some(cause) = &failure {
+            self.poison(cause.clone());
         }
-        self.shared.head.store(self.end, Ordering::Release);
-        if self.shared.live.has_subscribers() {
-            self.shared
-                .live
-                .publish(self.end, &self.group_chunks, &self.shared);
-        }
-        for (reply, result) in answers {
-            reply(result);
+        Written {
+            start: group_start,
+            end: self.end,
+            answers,
+            dirty: std::mem::take(&mut self.dirty),
+            failure,
         }
     }
 
@@ -203,22 +323,8 @@ impl Writer {
         if !self.dirty.iter().any(|s| s.base == self.active.base) {
             self.dirty.push(self.active.clone());
         }
-        let bytes = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(1 << 20),
-        ));
-        self.group_chunks.push((self.chunk_pos, bytes));
+        self.buf.clear();
         self.chunk_pos = self.end;
-        Ok(())
-    }
-
-    fn flush_and_sync(&mut self) -> Result<(), String> {
-        self.flush_chunk()?;
-        for seg in &self.dirty {
-            seg.file
-                .sync()
-                .map_err(|e| format!("fdatasync of {} failed: {e}", seg.name))?;
-        }
         Ok(())
     }
 
@@ -315,8 +421,7 @@ impl Writer {
         events: &[ProposedEvent],
         group_start: u64,
     ) -> Result<Appended> {
-        let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
-        let (next, reopen) = match self.check(idx, stream, expected, &ids, false)? {
+        let (next, reopen) = match self.check(idx, stream, expected, events, false)? {
             Check::Idempotent(a) => return Ok(a),
             Check::Write {
                 next_revision,
@@ -384,7 +489,7 @@ impl Writer {
         idx: &IndexState,
         stream: &str,
         expected: ExpectedRevision,
-        ids: &[EventId],
+        ids: &[ProposedEvent],
         tombstone: bool,
     ) -> Result<Check> {
         let deleted = || Error::StreamDeleted {
@@ -448,7 +553,7 @@ impl Writer {
         stream: &str,
         from: u64,
         len: u64,
-        ids: &[EventId],
+        ids: &[ProposedEvent],
         wev: impl Fn() -> Error,
     ) -> Result<Check> {
         if ids.is_empty() {
@@ -458,7 +563,8 @@ impl Writer {
             return Err(wev());
         };
         let mut last = 0;
-        for (i, id) in ids.iter().enumerate() {
+        for (i, e) in ids.iter().enumerate() {
+            let id = &e.id;
             let rev = from + i as u64;
             if rev >= len {
                 return Err(wev());
@@ -480,7 +586,7 @@ impl Writer {
         &self,
         _idx: &IndexState,
         stream: &str,
-        ids: &[EventId],
+        ids: &[ProposedEvent],
         write: Check,
         wev: impl Fn() -> Error,
     ) -> Result<Check> {
@@ -488,15 +594,15 @@ impl Writer {
         let Some(first) = ids.first() else {
             return Ok(write);
         };
-        let Some(&(s, first_rev, _)) = self.recent.map.get(first) else {
+        let Some(&(s, first_rev, _)) = self.recent.map.get(&first.id) else {
             return Ok(write);
         };
         if s != key {
             return Ok(write);
         }
         let mut last = 0;
-        for (i, id) in ids.iter().enumerate() {
-            match self.recent.map.get(id) {
+        for (i, e) in ids.iter().enumerate() {
+            match self.recent.map.get(&e.id) {
                 Some(&(s, rev, pos)) if s == key && rev == first_rev + i as u64 => last = pos,
                 _ => return Err(wev()),
             }
