@@ -27,7 +27,7 @@ pub enum Error {
         stream: String,
     },
 
-    /// The stream has no visible events (never written, soft-deleted or truncated).
+    /// The stream was never written, or is soft-deleted.
     #[error("stream {stream:?} not found")]
     StreamNotFound {
         /// Stream name.

@@ -146,7 +146,15 @@ impl Builder {
     /// Opens the log, recovering from a crash if needed.
     pub fn open(self) -> Result<EventLog> {
         let c = &self.config;
-        if c.segment_size < SEGMENT_HEADER_LEN + c.max_batch_bytes as u64 + 64 {
+        // A batch that reopens a soft-deleted stream carries one more record: the stream's
+        // metadata, rewritten with a new `$tb` (re-encoding may grow it a little).
+        let reopen_record = format::frame_len(
+            c.max_stream_name_bytes + 2,
+            metadata::METADATA_EVENT_TYPE.len(),
+            0,
+            c.max_event_bytes + c.max_event_bytes / 4 + 1024,
+        ) as u64;
+        if c.segment_size < SEGMENT_HEADER_LEN + c.max_batch_bytes as u64 + reopen_record {
             return Err(Error::InvalidArgument(format!(
                 "segment size {} cannot hold a batch of {} bytes",
                 c.segment_size, c.max_batch_bytes
@@ -280,6 +288,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Queue {
     pub requests: Vec<Request>,
     pub closing: bool,
+    /// The writer is asleep on `queue_cv` (so only then is a wake-up, a syscall, needed).
+    pub writer_waiting: bool,
 }
 
 /// State shared by the handle, the writer thread and subscriptions.
@@ -294,6 +304,8 @@ pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     pub queue_cv: Condvar,
     pub poisoned: Mutex<Option<String>>,
+    /// Set with `poisoned`, for a lock-free check on the append path.
+    pub is_poisoned: std::sync::atomic::AtomicBool,
     /// Committed end covered by the index snapshot on disk (to skip rewriting an unchanged one).
     pub snapshot_end: AtomicU64,
     /// Groups handed to the sync thread and not finished yet.
@@ -336,6 +348,15 @@ impl Shared {
             .write_snapshot(&*self.storage, head, &tombstones)?;
         self.snapshot_end.store(head, Ordering::Release);
         Ok(())
+    }
+
+    /// Poisons the log (keeping the first cause).
+    pub fn poison(&self, cause: String) {
+        let mut p = self.poisoned.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(cause);
+        }
+        self.is_poisoned.store(true, Ordering::Release);
     }
 
     pub fn poison_cause(&self) -> Option<String> {
@@ -399,7 +420,9 @@ impl EventLog {
     }
 
     fn submit(&self, op: Op, reply: Reply) {
-        if let Some(cause) = self.shared.poison_cause() {
+        if self.shared.is_poisoned.load(Ordering::Acquire)
+            && let Some(cause) = self.shared.poison_cause()
+        {
             reply(Err(Error::Poisoned { cause }));
             return;
         }
@@ -410,8 +433,11 @@ impl EventLog {
             return;
         }
         q.requests.push(Request { op, reply });
+        let wake = q.writer_waiting;
         drop(q);
-        self.shared.queue_cv.notify_one();
+        if wake {
+            self.shared.queue_cv.notify_one();
+        }
     }
 
     /// Appends `events` to `stream` atomically if the stream matches `expected`, and returns
@@ -529,6 +555,7 @@ impl EventLog {
     /// The stream's current (committed) revision, ignoring metadata limits. A tombstoned
     /// stream is an error.
     pub fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
+        crate::validate::stream_name(&self.shared.config, stream)?;
         let head = self.shared.head();
         let idx = self.shared.index();
         if idx.tombstoned_at(stream, head) {
@@ -618,7 +645,15 @@ pub(crate) fn read_stream(
 ) -> Result<Vec<RecordedEvent>> {
     crate::validate::stream_name(&shared.config, stream)?;
     let head = shared.head();
-    let (positions, meta) = {
+    let cutoff_of = |m: &StreamMetadata| {
+        m.max_age_secs.map(|age| {
+            shared
+                .clock
+                .now_ticks()
+                .saturating_sub((age as i64).saturating_mul(10_000_000))
+        })
+    };
+    let (positions, cutoff) = {
         let idx = shared.index();
         if idx.tombstoned_at(stream, head) {
             return Err(Error::StreamDeleted {
@@ -638,7 +673,15 @@ pub(crate) fn read_stream(
         if let Some(max) = meta.as_ref().and_then(|m| m.max_count) {
             lo = lo.max(n.saturating_sub(max));
         }
-        let mut revs: Vec<(u64, u64)> = Vec::new();
+        let cutoff = meta.as_deref().and_then(cutoff_of);
+        // With `$maxAge`, expired events are skipped after reading, so the candidates cannot
+        // be cut at `max_count` up front.
+        let cap = if cutoff.is_some() {
+            usize::MAX
+        } else {
+            max_count
+        };
+        let mut positions: Vec<u64> = Vec::new();
         match direction {
             Direction::Forwards => {
                 let from = match start {
@@ -646,8 +689,8 @@ pub(crate) fn read_stream(
                     StreamStart::Revision(r) => r.0.max(lo),
                 };
                 let mut r = from;
-                while r < n && revs.len() < max_count {
-                    revs.push((r, p.get(r).unwrap_or(0)));
+                while r < n && positions.len() < cap {
+                    positions.push(p.get(r).unwrap_or(0));
                     r += 1;
                 }
             }
@@ -657,8 +700,8 @@ pub(crate) fn read_stream(
                     StreamStart::Revision(r) => r.0.min(n - 1),
                 };
                 let mut r = from;
-                while r >= lo && revs.len() < max_count {
-                    revs.push((r, p.get(r).unwrap_or(0)));
+                while r >= lo && positions.len() < cap {
+                    positions.push(p.get(r).unwrap_or(0));
                     match r.checked_sub(1) {
                         Some(x) => r = x,
                         None => break,
@@ -666,16 +709,13 @@ pub(crate) fn read_stream(
                 }
             }
         }
-        (revs, meta)
+        (positions, cutoff)
     };
-    let cutoff = meta.as_ref().and_then(|m| m.max_age_secs).map(|age| {
-        shared
-            .clock
-            .now_ticks()
-            .saturating_sub((age as i64).saturating_mul(10_000_000))
-    });
-    let mut out = Vec::with_capacity(positions.len());
-    for (_, pos) in positions {
+    let mut out = Vec::with_capacity(positions.len().min(max_count));
+    for pos in positions {
+        if out.len() >= max_count {
+            break;
+        }
         let (seg, _) = shared
             .segments
             .find(pos)
@@ -709,9 +749,14 @@ pub(crate) fn locate(shared: &Shared, pos: u64, head: u64) -> Result<u64> {
         return Ok(head);
     };
     let seg_end = next.as_ref().map_or(head, |n| n.base).min(head);
+    // Past the last record of this segment: the next segment's first record (or the end).
+    let after_segment = next
+        .as_ref()
+        .map_or(head, |n| n.base + SEGMENT_HEADER_LEN)
+        .min(head);
     let pos = pos.max(seg.base + SEGMENT_HEADER_LEN);
     if pos >= seg_end {
-        return Ok(seg_end.min(head));
+        return Ok(after_segment);
     }
     if segments::try_record_at(&seg, pos, seg_end).is_some() {
         return Ok(pos);
@@ -722,6 +767,9 @@ pub(crate) fn locate(shared: &Shared, pos: u64, head: u64) -> Result<u64> {
         if scan.next_record()?.is_none() {
             break;
         }
+    }
+    if scan.position() >= seg_end {
+        return Ok(after_segment);
     }
     Ok(scan.position())
 }

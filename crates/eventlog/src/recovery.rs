@@ -226,6 +226,7 @@ pub(crate) fn open(
         queue: Mutex::new(Queue::default()),
         queue_cv: Condvar::new(),
         poisoned: Mutex::new(None),
+        is_poisoned: Default::default(),
         in_flight: Default::default(),
         snapshot_end: AtomicU64::new(snapshot_end),
         live: Live::default(),

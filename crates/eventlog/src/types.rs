@@ -59,7 +59,7 @@ impl fmt::Display for ExpectedRevision {
 /// The state of a stream as seen by an expectation check: its last revision, or none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CurrentRevision {
-    /// The stream has no visible events (never written, or soft-deleted).
+    /// The stream has no events at all.
     NoStream,
     /// The revision of the stream's last event.
     Current(Revision),

@@ -96,9 +96,7 @@ pub fn append(config: &Config, stream: &str, events: &[ProposedEvent]) -> Result
             e.data.len(),
         );
     }
-    // Room for the metadata record a reopening append may add.
-    let reserve = format::frame_len(stream.len() + 2, 9, 0, 64 + 1024);
-    if events.len() > config.max_batch_events || bytes + reserve > config.max_batch_bytes {
+    if events.len() > config.max_batch_events || bytes > config.max_batch_bytes {
         return Err(Error::BatchTooLarge {
             events: events.len(),
             bytes,

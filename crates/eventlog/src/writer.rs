@@ -112,12 +112,7 @@ fn finish(shared: &Shared, groups: Vec<Written>) {
         }
     }
     if let Some(cause) = failure {
-        {
-            let mut p = shared.poisoned.lock().unwrap_or_else(|e| e.into_inner());
-            if p.is_none() {
-                *p = Some(cause.clone());
-            }
-        }
+        shared.poison(cause.clone());
         for g in groups {
             for (reply, result) in g.answers {
                 reply(result.and(Err(Error::Poisoned {
@@ -199,11 +194,13 @@ impl Writer {
             let batch = {
                 let mut q = self.shared.queue();
                 while q.requests.is_empty() && !q.closing {
+                    q.writer_waiting = true;
                     q = self
                         .shared
                         .queue_cv
                         .wait(q)
                         .unwrap_or_else(|e| e.into_inner());
+                    q.writer_waiting = false;
                 }
                 if q.requests.is_empty() {
                     break;
@@ -499,8 +496,8 @@ impl Writer {
             return Err(deleted());
         }
         let len = idx.streams.stream_len(stream);
-        let soft_deleted = len > 0
-            && metadata::target_of(stream).is_none()
+        // A deleted marker before any event counts too: the first append must move `$tb`.
+        let soft_deleted = metadata::target_of(stream).is_none()
             && latest_metadata(idx, stream).is_some_and(|m| m.is_deleted_marker());
         let current = match len.checked_sub(1) {
             Some(r) => CurrentRevision::Current(Revision(r)),
