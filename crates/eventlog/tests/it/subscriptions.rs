@@ -27,7 +27,7 @@ fn log_with(buffer: usize) -> EventLog {
 fn event(i: u64) -> ProposedEvent {
     ProposedEvent::json(
         EventId::from_u128(u128::from(i) + 1),
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             "OrderPosted"
         } else {
             "OrderAccepted"
@@ -228,7 +228,10 @@ fn filtered_all_subscription_sends_matches_and_checkpoints() {
             SubscriptionItem::CaughtUp => caught_up = true,
         }
     }
-    assert_eq!(posted, (0..300).filter(|i| i % 3 == 0).collect::<Vec<_>>());
+    assert_eq!(
+        posted,
+        (0..300u64).filter(|i| i.is_multiple_of(3)).collect::<Vec<_>>()
+    );
     assert!(!checkpoints.is_empty());
     assert!(checkpoints.windows(2).all(|w| w[0] <= w[1]));
     // Live: 30 non-matching events produce checkpoints, then a match arrives.
