@@ -230,7 +230,9 @@ fn filtered_all_subscription_sends_matches_and_checkpoints() {
     }
     assert_eq!(
         posted,
-        (0..300u64).filter(|i| i.is_multiple_of(3)).collect::<Vec<_>>()
+        (0..300u64)
+            .filter(|i| i.is_multiple_of(3))
+            .collect::<Vec<_>>()
     );
     assert!(!checkpoints.is_empty());
     assert!(checkpoints.windows(2).all(|w| w[0] <= w[1]));
