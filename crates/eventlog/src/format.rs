@@ -103,7 +103,7 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
 pub struct RecordOut<'a> {
     pub kind: RecordKind,
     pub position: u64,
-    pub group_start: u64,
+    pub synced_below: u64,
     pub batch_index: u32,
     pub batch_count: u32,
     pub revision: u64,
@@ -132,7 +132,7 @@ pub fn encode(out: &mut Vec<u8>, r: &RecordOut<'_>) {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&r.position.to_le_bytes());
-    out.extend_from_slice(&r.group_start.to_le_bytes());
+    out.extend_from_slice(&r.synced_below.to_le_bytes());
     out.push(r.kind as u8);
     out.push(match r.content_type {
         ContentType::Json => 0,
@@ -167,7 +167,9 @@ pub fn encode(out: &mut Vec<u8>, r: &RecordOut<'_>) {
 #[derive(Clone, Debug)]
 pub struct Record {
     pub kind: RecordKind,
-    pub group_start: u64,
+    /// The stored checksum (feeds the log fingerprint).
+    pub crc: u32,
+    pub synced_below: u64,
     pub batch_index: u32,
     pub batch_count: u32,
     pub event: RecordedEvent,
@@ -187,6 +189,21 @@ pub enum FrameProblem {
     Truncated,
     /// The bytes are there but wrong.
     Invalid(&'static str),
+}
+
+/// A record's contribution to the log fingerprint: a mix of its checksum and position. The
+/// fingerprint of a set of records is the wrapping sum of these, so it can be computed in any
+/// order (verification runs on two threads).
+pub fn fingerprint(crc: u32, position: u64) -> u64 {
+    let mut x = u64::from(crc) ^ position.rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The checksum stored in an encoded frame.
+pub fn frame_crc(frame: &[u8]) -> u32 {
+    u32_at(frame, 4)
 }
 
 /// Reads the payload length from the first bytes of a frame, if plausible.
@@ -220,10 +237,10 @@ pub fn decode(buf: &Bytes, position: u64) -> Result<Record, FrameProblem> {
     if u32_at(buf, 8 + len) as usize != len {
         return Err(FrameProblem::Invalid("trailing length mismatch"));
     }
-    decode_payload(payload, position)
+    decode_payload(payload, position, stored_crc)
 }
 
-fn decode_payload(p: Bytes, position: u64) -> Result<Record, FrameProblem> {
+fn decode_payload(p: Bytes, position: u64, stored_crc: u32) -> Result<Record, FrameProblem> {
     if u64_at(&p, 0) != position {
         return Err(FrameProblem::Invalid("record position mismatch"));
     }
@@ -260,7 +277,8 @@ fn decode_payload(p: Bytes, position: u64) -> Result<Record, FrameProblem> {
     let r = |a: usize| a as u32;
     Ok(Record {
         kind,
-        group_start: u64_at(&p, 8),
+        synced_below: u64_at(&p, 8),
+        crc: stored_crc,
         batch_index: u32_at(&p, 20),
         batch_count: u32_at(&p, 24),
         event: RecordedEvent {
@@ -289,7 +307,7 @@ mod tests {
             &RecordOut {
                 kind: RecordKind::Event,
                 position,
-                group_start: position,
+                synced_below: position,
                 batch_index: 0,
                 batch_count: 1,
                 revision: 7,

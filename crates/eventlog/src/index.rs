@@ -154,6 +154,7 @@ impl StreamIndex {
         &self,
         storage: &dyn Storage,
         covered_end: u64,
+        fingerprint: u64,
         tombstones: &[(String, u64)],
     ) -> Result<()> {
         let mut out = Vec::with_capacity(
@@ -163,6 +164,7 @@ impl StreamIndex {
         out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&covered_end.to_le_bytes());
+        out.extend_from_slice(&fingerprint.to_le_bytes());
         let count_at = out.len();
         out.extend_from_slice(&[0; 24]);
         let mut names = Vec::with_capacity(self.names.len());
@@ -234,7 +236,7 @@ impl StreamIndex {
     pub fn load_snapshot(storage: &dyn Storage) -> Option<LoadedSnapshot> {
         let f = storage.open(SNAPSHOT_FILE, false).ok()?;
         let len = usize::try_from(f.len().ok()?).ok()?;
-        if len < 52 {
+        if len < 60 {
             return None;
         }
         let mut buf = vec![0u8; len];
@@ -247,10 +249,11 @@ impl StreamIndex {
             return None;
         }
         let covered_end = u64_at(body, 16);
-        let streams = usize::try_from(u64_at(body, 24)).ok()?;
-        let position_count = usize::try_from(u64_at(body, 32)).ok()?;
-        let names_len = usize::try_from(u64_at(body, 40)).ok()?;
-        let mut at: usize = 48;
+        let fingerprint = u64_at(body, 24);
+        let streams = usize::try_from(u64_at(body, 32)).ok()?;
+        let position_count = usize::try_from(u64_at(body, 40)).ok()?;
+        let names_len = usize::try_from(u64_at(body, 48)).ok()?;
+        let mut at: usize = 56;
         let names = body.get(at..at.checked_add(names_len)?)?.to_vec();
         at += names_len;
         let dirs = body.get(at..at.checked_add(streams.checked_mul(6)?)?)?;
@@ -312,6 +315,7 @@ impl StreamIndex {
         Some(LoadedSnapshot {
             index,
             covered_end,
+            fingerprint,
             tombstones,
         })
     }
@@ -324,6 +328,8 @@ pub struct LoadedSnapshot {
     pub index: StreamIndex,
     /// Log position up to which the snapshot is complete.
     pub covered_end: u64,
+    /// Fingerprint of the records below `covered_end`.
+    pub fingerprint: u64,
     /// Tombstoned streams and their tombstone positions.
     pub tombstones: Vec<(String, u64)>,
 }
@@ -340,7 +346,7 @@ mod tests {
             idx.push(&format!("s-{}", i % 37), 100 + i * 10);
         }
         let st = MemoryStorage::new();
-        idx.write_snapshot(&st, 100 + 900 * 10, &[("gone".into(), 50)])
+        idx.write_snapshot(&st, 100 + 900 * 10, 7, &[("gone".into(), 50)])
             .unwrap();
         let loaded = StreamIndex::load_snapshot(&st).unwrap();
         assert_eq!(loaded.covered_end, 9100);
@@ -367,7 +373,7 @@ mod tests {
         let mut idx = StreamIndex::new();
         idx.push("a", 40);
         let st = MemoryStorage::new();
-        idx.write_snapshot(&st, 1000, &[]).unwrap();
+        idx.write_snapshot(&st, 1000, 7, &[]).unwrap();
         let mut bytes = st.file_bytes(SNAPSHOT_FILE).unwrap();
         bytes[20] ^= 1;
         st.set_file_bytes(SNAPSHOT_FILE, bytes);

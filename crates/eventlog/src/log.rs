@@ -306,6 +306,9 @@ pub(crate) struct Shared {
     pub poisoned: Mutex<Option<String>>,
     /// Set with `poisoned`, for a lock-free check on the append path.
     pub is_poisoned: std::sync::atomic::AtomicBool,
+    /// Wrapping sum of `format::fingerprint` over every record written: the index snapshot
+    /// records it, so that a snapshot is only used with the exact log it describes.
+    pub fingerprint: AtomicU64,
     /// Committed end covered by the index snapshot on disk (to skip rewriting an unchanged one).
     pub snapshot_end: AtomicU64,
     /// Groups handed to the sync thread and not finished yet.
@@ -336,7 +339,8 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the index snapshot for everything below `head`.
+    /// Writes the index snapshot for everything below `head`, which must be everything written
+    /// (the log is closing, or has just been opened).
     pub fn write_snapshot(&self, head: u64) -> Result<()> {
         let idx = self.index();
         let tombstones: Vec<(String, u64)> = idx
@@ -344,8 +348,9 @@ impl Shared {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        let fingerprint = self.fingerprint.load(Ordering::Acquire);
         idx.streams
-            .write_snapshot(&*self.storage, head, &tombstones)?;
+            .write_snapshot(&*self.storage, head, fingerprint, &tombstones)?;
         self.snapshot_end.store(head, Ordering::Release);
         Ok(())
     }

@@ -56,15 +56,34 @@ struct Scan {
     covered_events: u64,
     /// Events indexed from the log itself.
     indexed: u64,
+    /// Fingerprint of the records below `covered`.
+    covered_fp: u64,
+    /// Fingerprint of every record.
+    total_fp: u64,
 }
 
 impl Scan {
+    fn new(state: IndexState, covered: u64) -> Self {
+        Scan {
+            state,
+            covered,
+            covered_seen: covered == 0,
+            covered_events: 0,
+            indexed: 0,
+            covered_fp: 0,
+            total_fp: 0,
+        }
+    }
+
     fn record(&mut self, rec: &Record) {
         let pos = rec.event.position.0;
         if pos == self.covered {
             self.covered_seen = true;
         }
+        let fp = format::fingerprint(rec.crc, pos);
+        self.total_fp = self.total_fp.wrapping_add(fp);
         if pos < self.covered {
+            self.covered_fp = self.covered_fp.wrapping_add(fp);
             if rec.kind == RecordKind::Event {
                 self.covered_events += 1;
             }
@@ -133,15 +152,18 @@ pub(crate) fn open(
                     supported: format::FORMAT_VERSION,
                 });
             }
-            Some(Err(HeaderProblem::Corrupt(why))) => {
-                return Err(Error::corrupt(&name, 0, why));
-            }
-            None if i == last_i && len <= SEGMENT_HEADER_LEN => {
-                // Created but its header never became durable: no record can be in it.
+            Some(Err(HeaderProblem::Corrupt(_))) | None
+                if i == last_i && len <= SEGMENT_HEADER_LEN =>
+            {
+                // The last segment, no longer than a header and without a valid one: it was
+                // being created when the process died, so no record can be in it.
                 file.set_len(0)
                     .and_then(|()| file.write_at(&format::segment_header(base), 0))
                     .and_then(|()| file.sync())
                     .map_err(io(format!("reinitialising {name}")))?;
+            }
+            Some(Err(HeaderProblem::Corrupt(why))) => {
+                return Err(Error::corrupt(&name, 0, why));
             }
             None => return Err(Error::corrupt(&name, 0, "segment header missing")),
         }
@@ -173,40 +195,28 @@ pub(crate) fn open(
             };
             state.tombstones.extend(snap.tombstones);
             let expected_events = state.streams.events();
-            let scan = Scan {
-                state,
-                covered: snap.covered_end,
-                covered_seen: snap.covered_end == 0,
-                covered_events: 0,
-                indexed: 0,
-            };
+            let scan = Scan::new(state, snap.covered_end);
             let (end, scan) = scan_all(&storage, &segs, &lens, scan)?;
-            if (scan.covered_seen || scan.covered == end) && scan.covered_events == expected_events
+            if (scan.covered_seen || scan.covered == end)
+                && scan.covered_events == expected_events
+                && scan.covered_fp == snap.fingerprint
             {
                 snapshot_end = scan.covered;
                 (end, scan)
             } else {
-                // The snapshot does not match the log: rebuild the index from the log alone.
-                let fresh = Scan {
-                    state: IndexState::default(),
-                    covered: 0,
-                    covered_seen: true,
-                    covered_events: 0,
-                    indexed: 0,
-                };
-                scan_all(&storage, &segs, &lens, fresh)?
+                // The snapshot does not describe this log: rebuild the index from the log
+                // alone. The first scan may have cut a torn tail, so the last length is re-read.
+                if let (Some(seg), Some(len)) = (segs.last(), lens.last_mut()) {
+                    *len = seg
+                        .file
+                        .len()
+                        .map_err(io(format!("reading the length of {}", seg.name)))?
+                        .max(SEGMENT_HEADER_LEN);
+                }
+                scan_all(&storage, &segs, &lens, Scan::new(IndexState::default(), 0))?
             }
         }
-        None => {
-            let fresh = Scan {
-                state: IndexState::default(),
-                covered: 0,
-                covered_seen: true,
-                covered_events: 0,
-                indexed: 0,
-            };
-            scan_all(&storage, &segs, &lens, fresh)?
-        }
+        None => scan_all(&storage, &segs, &lens, Scan::new(IndexState::default(), 0))?,
     };
 
     crate::segments::release_chunks();
@@ -216,6 +226,7 @@ pub(crate) fn open(
         .ok_or_else(|| Error::corrupt("segments", 0, "no segment"))?;
     let seg_end = end - active.base;
     let indexed = scan.indexed;
+    let total_fp = scan.total_fp;
     let shared = Arc::new(Shared {
         storage,
         config,
@@ -229,18 +240,12 @@ pub(crate) fn open(
         is_poisoned: Default::default(),
         in_flight: Default::default(),
         snapshot_end: AtomicU64::new(snapshot_end),
+        fingerprint: AtomicU64::new(total_fp),
         live: Live::default(),
         _lock: lock,
     });
     if indexed > shared.config.snapshot_after_events {
-        let idx = shared.index();
-        let tombstones: Vec<(String, u64)> = idx
-            .tombstones
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        idx.streams
-            .write_snapshot(&*shared.storage, end, &tombstones)?;
+        shared.write_snapshot(end)?;
     }
     let writer = Writer::new(shared.clone(), active, seg_end);
     let handle = std::thread::Builder::new()
@@ -257,6 +262,7 @@ pub(crate) fn open(
 #[derive(Default)]
 struct Verified {
     events: u64,
+    fingerprint: u64,
     covered_seen: bool,
     /// Records the snapshot does not describe (metadata events and tombstones), in order.
     side: Vec<Record>,
@@ -269,6 +275,9 @@ fn verify_segment(seg: &Segment, len: u64, covered: u64) -> Result<Verified> {
         if rec.event.position.0 == covered {
             v.covered_seen = true;
         }
+        v.fingerprint = v
+            .fingerprint
+            .wrapping_add(format::fingerprint(rec.crc, rec.event.position.0));
         match rec.kind {
             RecordKind::Tombstone => v.side.push(rec),
             RecordKind::Event => {
@@ -339,6 +348,8 @@ fn scan_all(
     for v in results {
         let v = v?;
         scan.covered_events += v.events;
+        scan.covered_fp = scan.covered_fp.wrapping_add(v.fingerprint);
+        scan.total_fp = scan.total_fp.wrapping_add(v.fingerprint);
         scan.covered_seen |= v.covered_seen;
         for rec in &v.side {
             // Event counts were taken above; only the side effects are applied here.
@@ -462,7 +473,7 @@ fn later_group_record(seg: &Segment, from: u64, seg_end: u64) -> Result<Option<u
                 Bytes::from(full)
             };
             if let Ok(rec) = format::decode(&frame, pos)
-                && rec.group_start > from
+                && rec.synced_below > from
             {
                 return Ok(Some(pos));
             }

@@ -278,10 +278,12 @@ impl Writer {
             let shared = self.shared.clone();
             let mut idx = shared.index.write().unwrap_or_else(|e| e.into_inner());
             for Request { op, reply } in batch {
-                let result = if failure.is_some() {
-                    Err(Error::Closed)
+                let result = if let Some(cause) = &failure {
+                    Err(Error::Poisoned {
+                        cause: cause.clone(),
+                    })
                 } else {
-                    self.execute(&mut idx, op, group_start)
+                    self.execute(&mut idx, op)
                 };
                 if let Err(Error::Poisoned { cause }) = &result {
                     failure = Some(cause.clone());
@@ -353,14 +355,14 @@ impl Writer {
         Ok(())
     }
 
-    fn execute(&mut self, idx: &mut IndexState, op: Op, group_start: u64) -> Result<Outcome> {
+    fn execute(&mut self, idx: &mut IndexState, op: Op) -> Result<Outcome> {
         match op {
             Op::Append {
                 stream,
                 expected,
                 events,
             } => self
-                .append(idx, &stream, expected, &events, group_start)
+                .append(idx, &stream, expected, &events)
                 .map(Outcome::Appended),
             Op::Delete { stream, expected } => {
                 let check = self.check(idx, &stream, expected, &[], false)?;
@@ -385,7 +387,7 @@ impl Writer {
                     metadata: &[],
                     data: &data,
                 }];
-                let positions = self.write_batch(idx, &recs, group_start)?;
+                let positions = self.write_batch(idx, &recs)?;
                 Ok(Outcome::Deleted(Deleted {
                     position: Position(positions.last().copied().unwrap_or(0)),
                 }))
@@ -402,7 +404,7 @@ impl Writer {
                     metadata: &[],
                     data: &[],
                 }];
-                let positions = self.write_batch(idx, &recs, group_start)?;
+                let positions = self.write_batch(idx, &recs)?;
                 Ok(Outcome::Deleted(Deleted {
                     position: Position(positions.last().copied().unwrap_or(0)),
                 }))
@@ -416,7 +418,6 @@ impl Writer {
         stream: &str,
         expected: ExpectedRevision,
         events: &[ProposedEvent],
-        group_start: u64,
     ) -> Result<Appended> {
         let (next, reopen) = match self.check(idx, stream, expected, events, false)? {
             Check::Idempotent(a) => return Ok(a),
@@ -466,7 +467,7 @@ impl Writer {
                 data: &e.data,
             });
         }
-        let positions = self.write_batch(idx, &recs, group_start)?;
+        let positions = self.write_batch(idx, &recs)?;
         let key = self.recent.stream_key(stream);
         let offset = usize::from(reopen);
         for (i, e) in events.iter().enumerate() {
@@ -630,12 +631,7 @@ impl Writer {
 
     /// Encodes one atomic batch (rolling to a new segment first if it does not fit) and
     /// updates the index. Returns the records' positions.
-    fn write_batch(
-        &mut self,
-        idx: &mut IndexState,
-        recs: &[Planned<'_>],
-        group_start: u64,
-    ) -> Result<Vec<u64>> {
+    fn write_batch(&mut self, idx: &mut IndexState, recs: &[Planned<'_>]) -> Result<Vec<u64>> {
         let total: u64 = recs
             .iter()
             .map(|r| {
@@ -659,10 +655,12 @@ impl Writer {
         if self.seg_end + total > cap {
             self.roll().map_err(|cause| Error::Poisoned { cause })?;
         }
-        // Records of a group that crosses into a new segment point at the new segment's first
-        // record as their group start (recovery only ever looks inside one segment).
-        let group_start = group_start.max(self.active.base);
+        // Every byte below the committed end is durable, and so is everything before the active
+        // segment (a roll syncs the old one first). Recording this in each record lets
+        // recovery tell a torn write from corruption: bytes below a later record's mark were
+        // durable before that record was written, so damage there is not a torn write.
         let head = self.shared.head();
+        let synced_below = head.max(self.active.base);
         let count = recs.len() as u32;
         let mut positions = Vec::with_capacity(recs.len());
         for (i, r) in recs.iter().enumerate() {
@@ -673,7 +671,7 @@ impl Writer {
                 &RecordOut {
                     kind: r.kind,
                     position,
-                    group_start,
+                    synced_below,
                     batch_index: i as u32,
                     batch_count: count,
                     revision: r.revision,
@@ -687,6 +685,10 @@ impl Writer {
                 },
             );
             let len = (self.buf.len() - start) as u64;
+            let crc = format::frame_crc(self.buf.get(start..).unwrap_or_default());
+            self.shared
+                .fingerprint
+                .fetch_add(format::fingerprint(crc, position), Ordering::Relaxed);
             self.end += len;
             self.seg_end += len;
             match r.kind {

@@ -1,5 +1,8 @@
 //! Integration tests of the event log engine: one binary, one module per concern.
 
+mod corruption;
+mod faults;
+mod kill9;
 mod model;
 mod rules;
 mod smoke;
