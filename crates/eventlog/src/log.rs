@@ -1,10 +1,11 @@
 //! The `EventLog` handle: configuration, appends (through the writer thread) and reads.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
+
+use hashbrown::HashMap;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -311,6 +312,8 @@ pub(crate) struct Shared {
     pub fingerprint: AtomicU64,
     /// Committed end covered by the index snapshot on disk (to skip rewriting an unchanged one).
     pub snapshot_end: AtomicU64,
+    /// Counters for [`EventLog::stats`].
+    pub stats: StatCounters,
     /// Groups handed to the sync thread and not finished yet.
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub live: Live,
@@ -379,6 +382,24 @@ pub struct EventLog {
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Counters of the writer's work since the log was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records written (events, plus the log's own metadata and tombstone records).
+    pub records: u64,
+    /// Commit groups written.
+    pub groups: u64,
+    /// Durability points: rounds of fdatasync (one per segment written in the round).
+    pub syncs: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StatCounters {
+    pub records: AtomicU64,
+    pub groups: AtomicU64,
+    pub syncs: AtomicU64,
+}
+
 /// One page of a `$all` read.
 #[derive(Debug, Clone)]
 pub struct AllSlice {
@@ -416,6 +437,16 @@ impl EventLog {
     /// The configuration in use.
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// How much the writer has done since the log was opened.
+    pub fn stats(&self) -> Stats {
+        let s = &self.shared.stats;
+        Stats {
+            records: s.records.load(Ordering::Relaxed),
+            groups: s.groups.load(Ordering::Relaxed),
+            syncs: s.syncs.load(Ordering::Relaxed),
+        }
     }
 
     /// The committed end of the log: every event has a position below it, and a subscriber

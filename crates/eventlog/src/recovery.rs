@@ -239,6 +239,7 @@ pub(crate) fn open(
         poisoned: Mutex::new(None),
         is_poisoned: Default::default(),
         in_flight: Default::default(),
+        stats: Default::default(),
         snapshot_end: AtomicU64::new(snapshot_end),
         fingerprint: AtomicU64::new(total_fp),
         live: Live::default(),

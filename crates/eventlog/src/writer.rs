@@ -79,26 +79,44 @@ pub(crate) struct Written {
 }
 
 /// The sync thread: one fdatasync for every group written since the last, then the committed
-/// end moves, live subscribers get the events, and callers get their answers.
-fn sync_loop(shared: &Shared, rx: &std::sync::mpsc::Receiver<Written>) {
+/// end moves and the groups go to the answer thread, so that the next sync starts while callers
+/// are being answered.
+fn sync_loop(
+    shared: &Shared,
+    rx: &std::sync::mpsc::Receiver<Written>,
+    answers: &std::sync::mpsc::Sender<(Vec<Written>, Option<String>)>,
+) {
     while let Ok(first) = rx.recv() {
         let mut groups = vec![first];
         while let Ok(more) = rx.try_recv() {
             groups.push(more);
         }
+        let failure = make_durable(shared, &groups);
+        if answers.send((groups, failure)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The answer thread: feeds live subscribers and answers callers, in commit order. Only when
+/// it is done with a group does the group stop counting as in flight, so that the writer's
+/// own (inline) finishing never overtakes it.
+fn answer_loop(shared: &Shared, rx: &std::sync::mpsc::Receiver<(Vec<Written>, Option<String>)>) {
+    while let Ok((groups, failure)) = rx.recv() {
         let n = groups.len();
-        finish(shared, groups);
+        answer(shared, groups, failure);
         shared.in_flight.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
-/// Makes written groups durable with one fdatasync per segment, then moves the committed end,
-/// feeds live subscribers and answers callers; or poisons the log if anything failed.
-fn finish(shared: &Shared, groups: Vec<Written>) {
+/// Makes written groups durable with one fdatasync per segment and moves the committed end;
+/// or poisons the log and says why.
+fn make_durable(shared: &Shared, groups: &[Written]) -> Option<String> {
     let mut failure = shared
         .poison_cause()
         .or_else(|| groups.iter().find_map(|g| g.failure.clone()));
     if failure.is_none() {
+        shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
         let mut synced: Vec<u64> = Vec::new();
         for seg in groups.iter().flat_map(|g| &g.dirty) {
             if synced.contains(&seg.base) {
@@ -111,8 +129,20 @@ fn finish(shared: &Shared, groups: Vec<Written>) {
             synced.push(seg.base);
         }
     }
+    match &failure {
+        Some(cause) => shared.poison(cause.clone()),
+        None => {
+            if let Some(end) = groups.last().map(|g| g.end) {
+                shared.head.store(end, Ordering::Release);
+            }
+        }
+    }
+    failure
+}
+
+/// Feeds live subscribers and answers the callers of durable groups (or fails them all).
+fn answer(shared: &Shared, groups: Vec<Written>, failure: Option<String>) {
     if let Some(cause) = failure {
-        shared.poison(cause.clone());
         for g in groups {
             for (reply, result) in g.answers {
                 reply(result.and(Err(Error::Poisoned {
@@ -122,9 +152,6 @@ fn finish(shared: &Shared, groups: Vec<Written>) {
         }
         return;
     }
-    if let Some(end) = groups.last().map(|g| g.end) {
-        shared.head.store(end, Ordering::Release);
-    }
     if let (Some(first), Some(last)) = (groups.first(), groups.last()) {
         shared.live.publish(shared, first.start, last.end);
     }
@@ -133,6 +160,12 @@ fn finish(shared: &Shared, groups: Vec<Written>) {
             reply(result);
         }
     }
+}
+
+/// Makes groups durable and answers them, on the calling thread.
+fn finish(shared: &Shared, groups: Vec<Written>) {
+    let failure = make_durable(shared, &groups);
+    answer(shared, groups, failure);
 }
 
 pub(crate) struct Writer {
@@ -178,14 +211,26 @@ impl Writer {
     /// committed end and answers.
     pub fn run(mut self) {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Written>(2);
+        let (answer_tx, answer_rx) = std::sync::mpsc::channel();
+        let shared = self.shared.clone();
+        let answerer = std::thread::Builder::new()
+            .name("eventlog-answer".into())
+            .spawn(move || answer_loop(&shared, &answer_rx));
         let shared = self.shared.clone();
         let syncer = std::thread::Builder::new()
             .name("eventlog-sync".into())
-            .spawn(move || sync_loop(&shared, &rx));
-        let syncer = match syncer {
-            Ok(h) => h,
-            Err(e) => {
-                self.poison(format!("cannot start the sync thread: {e}"));
+            .spawn(move || sync_loop(&shared, &rx, &answer_tx));
+        let (syncer, answerer) = match (syncer, answerer) {
+            (Ok(s), Ok(a)) => (s, a),
+            (s, a) => {
+                self.poison("cannot start the sync and answer threads".into());
+                drop(tx);
+                if let Ok(s) = s {
+                    let _ = s.join();
+                }
+                if let Ok(a) = a {
+                    let _ = a.join();
+                }
                 self.drain_poisoned();
                 return;
             }
@@ -226,6 +271,7 @@ impl Writer {
         }
         drop(tx);
         let _ = syncer.join();
+        let _ = answerer.join();
     }
 
     fn poison(&self, cause: String) {
@@ -299,6 +345,7 @@ impl Writer {
         if let Some(cause) = &failure {
             self.poison(cause.clone());
         }
+        self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
         Written {
             start: group_start,
             end: self.end,
@@ -691,6 +738,7 @@ impl Writer {
                 .fetch_add(format::fingerprint(crc, position), Ordering::Relaxed);
             self.end += len;
             self.seg_end += len;
+            self.shared.stats.records.fetch_add(1, Ordering::Relaxed);
             match r.kind {
                 RecordKind::Tombstone => {
                     idx.tombstones.insert(r.stream.to_string(), position);
