@@ -14,6 +14,8 @@ pub const SEGMENT_HEADER_LEN: u64 = 32;
 pub const FRAME_OVERHEAD: usize = 12;
 /// Fixed part of a record payload.
 pub const PAYLOAD_HEADER_LEN: usize = 70;
+/// Offset of the event id within a frame (8 bytes of framing, then 44 of payload header).
+pub const ID_OFFSET: usize = 8 + 44;
 /// Largest payload any build accepts when decoding (the configured limits are lower).
 pub const MAX_PAYLOAD_LEN: usize = 1 << 30;
 

@@ -161,10 +161,22 @@ impl Builder {
                 c.segment_size, c.max_batch_bytes
             )));
         }
-        if c.max_event_bytes > c.max_batch_bytes || c.max_batch_events == 0 {
+        if c.max_batch_events == 0 {
+            return Err(Error::InvalidArgument(
+                "the batch event limit must be at least 1".into(),
+            ));
+        }
+        if c.max_event_bytes > c.max_batch_bytes {
             return Err(Error::InvalidArgument(
                 "the event size limit must not exceed the batch size limit".into(),
             ));
+        }
+        if max_frame(c) > format::MAX_PAYLOAD_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "an event size limit of {} bytes makes records larger than the format's {} bytes",
+                c.max_event_bytes,
+                format::MAX_PAYLOAD_LEN
+            )));
         }
         let (storage, lock) = match self.storage {
             StorageChoice::Custom(s) => (s, None),
@@ -235,19 +247,45 @@ impl IndexState {
 
     /// Applies one record, as recovery and the writer do.
     pub fn apply(&mut self, rec: &format::Record, head: u64) {
-        let stream = rec.event.stream();
-        match rec.kind {
+        let e = &rec.event;
+        self.record(
+            rec.kind,
+            e.stream(),
+            e.event_type(),
+            e.data_slice(),
+            e.position.0,
+            head,
+            true,
+        );
+    }
+
+    /// The index's view of one record: positions (if `index_position`), tombstones and stream
+    /// metadata. The one place that decides what a record means to the index, used by the
+    /// writer as it writes and by recovery as it scans.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        kind: RecordKind,
+        stream: &str,
+        event_type: &str,
+        data: &[u8],
+        position: u64,
+        head: u64,
+        index_position: bool,
+    ) {
+        match kind {
             RecordKind::Tombstone => {
-                self.tombstones
-                    .insert(stream.to_string(), rec.event.position.0);
+                self.tombstones.insert(stream.to_string(), position);
             }
             RecordKind::Event => {
-                self.streams.push(stream, rec.event.position.0);
+                if index_position {
+                    self.streams.push(stream, position);
+                }
                 if let Some(target) = metadata::target_of(stream)
-                    && rec.event.event_type() == metadata::METADATA_EVENT_TYPE
-                    && let Ok(m) = StreamMetadata::parse(rec.event.data_slice())
+                    && event_type == metadata::METADATA_EVENT_TYPE
+                    && let Ok(m) = StreamMetadata::parse(data)
                 {
-                    self.set_metadata(target, rec.event.position.0, m, head);
+                    self.set_metadata(target, position, m, head);
                 }
             }
         }
@@ -496,7 +534,8 @@ impl EventLog {
         rx.recv().map_err(|_| Error::Closed)?
     }
 
-    /// Like [`EventLog::append`], but calls `done` (on the writer thread, so it must be quick)
+    /// Like [`EventLog::append`], but calls `done` (on one of the log's threads, so it must be
+    /// quick; a panic in it is contained)
     /// instead of blocking.
     pub fn append_with(
         &self,
@@ -557,8 +596,8 @@ impl EventLog {
         rx.recv().map_err(|_| Error::Closed)?
     }
 
-    /// Soft-deletes (or, with `tombstone`, tombstones) `stream` and calls `done` on the writer
-    /// thread once durable.
+    /// Soft-deletes (or, with `tombstone`, tombstones) `stream` and calls `done` on one of the
+    /// log's threads once durable.
     pub fn delete_with(
         &self,
         stream: String,
@@ -592,8 +631,10 @@ impl EventLog {
     /// stream is an error.
     pub fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
         crate::validate::stream_name(&self.shared.config, stream)?;
-        let head = self.shared.head();
+        // The committed end is read under the index lock: metadata history is pruned against
+        // the end the writer saw, which is never behind this one.
         let idx = self.shared.index();
+        let head = self.shared.head();
         if idx.tombstoned_at(stream, head) {
             return Err(Error::StreamDeleted {
                 stream: stream.to_string(),
@@ -608,11 +649,9 @@ impl EventLog {
 
     /// The stream's committed metadata, if any was set.
     pub fn stream_metadata(&self, stream: &str) -> Option<StreamMetadata> {
+        let idx = self.shared.index();
         let head = self.shared.head();
-        self.shared
-            .index()
-            .metadata_at(stream, head)
-            .map(|m| (*m).clone())
+        idx.metadata_at(stream, head).map(|m| (*m).clone())
     }
 
     /// Reads up to `max_count` events of `stream`, honouring `$tb`, `$maxCount` and `$maxAge`.
@@ -680,17 +719,18 @@ pub(crate) fn read_stream(
     max_count: usize,
 ) -> Result<Vec<RecordedEvent>> {
     crate::validate::stream_name(&shared.config, stream)?;
-    let head = shared.head();
     let cutoff_of = |m: &StreamMetadata| {
         m.max_age_secs.map(|age| {
+            let age = i64::try_from(age).unwrap_or(i64::MAX);
             shared
                 .clock
                 .now_ticks()
-                .saturating_sub((age as i64).saturating_mul(10_000_000))
+                .saturating_sub(age.saturating_mul(10_000_000))
         })
     };
     let (positions, cutoff) = {
         let idx = shared.index();
+        let head = shared.head();
         if idx.tombstoned_at(stream, head) {
             return Err(Error::StreamDeleted {
                 stream: stream.to_string(),
@@ -772,6 +812,51 @@ pub(crate) fn read_stream(
     Ok(out)
 }
 
+/// The largest frame this configuration can write (an event at the size limit with the longest
+/// names, or the metadata record a reopening append adds).
+pub(crate) fn max_frame(config: &Config) -> usize {
+    format::frame_len(
+        u16::MAX as usize,
+        u16::MAX as usize,
+        config.max_event_bytes,
+        config.max_event_bytes / 4 + 1024,
+    )
+}
+
+/// Whether a record found by probing is one the log wrote there: the index must place it at
+/// this position. (Event data can hold bytes that look like a valid frame.)
+fn is_indexed(shared: &Shared, rec: &format::Record) -> bool {
+    let pos = rec.event.position.0;
+    let stream = rec.event.stream();
+    let idx = shared.index();
+    match rec.kind {
+        RecordKind::Tombstone => idx.tombstones.get(stream) == Some(&pos),
+        RecordKind::Event => {
+            idx.streams
+                .get(stream)
+                .and_then(|p| p.get(rec.event.revision.0))
+                == Some(pos)
+        }
+    }
+}
+
+/// The position right after the committed record at `pos`, if one starts there; otherwise
+/// `pos + 1` (so that reads from it start at the next record either way).
+pub(crate) fn after(shared: &Shared, pos: u64) -> u64 {
+    let head = shared.head();
+    if pos < head
+        && let Some((seg, next)) = shared.segments.find(pos)
+    {
+        let seg_end = next.as_ref().map_or(head, |n| n.base).min(head);
+        if let Some(rec) = segments::try_record_at(&seg, pos, seg_end, max_frame(&shared.config))
+            && is_indexed(shared, &rec)
+        {
+            return rec.event.next_position();
+        }
+    }
+    pos.saturating_add(1)
+}
+
 /// Finds the first record boundary at or after `pos` (forwards) in the committed log.
 pub(crate) fn locate(shared: &Shared, pos: u64, head: u64) -> Result<u64> {
     let first = shared.segments.first_base() + SEGMENT_HEADER_LEN;
@@ -794,7 +879,9 @@ pub(crate) fn locate(shared: &Shared, pos: u64, head: u64) -> Result<u64> {
     if pos >= seg_end {
         return Ok(after_segment);
     }
-    if segments::try_record_at(&seg, pos, seg_end).is_some() {
+    if segments::try_record_at(&seg, pos, seg_end, max_frame(&shared.config))
+        .is_some_and(|rec| is_indexed(shared, &rec))
+    {
         return Ok(pos);
     }
     // Not a record boundary: walk the segment from its start.

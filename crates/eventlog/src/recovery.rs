@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, FRAME_OVERHEAD, HeaderProblem, Record, RecordKind, SEGMENT_HEADER_LEN};
 use crate::index::StreamIndex;
 use crate::log::{Clock, Config, EventLog, IndexState, Queue, Shared};
-use crate::metadata::{self, StreamMetadata};
+use crate::metadata;
 use crate::segments::{ForwardScan, Segment, Segments, parse_segment_name, segment_name};
 use crate::storage::Storage;
 use crate::subscription::Live;
@@ -28,22 +28,17 @@ fn io(op: String) -> impl FnOnce(std::io::Error) -> Error {
 
 /// Applies only what the snapshot does not hold (tombstones, metadata) for records it covers.
 fn apply_side(state: &mut IndexState, rec: &Record) {
-    let stream = rec.event.stream();
-    match rec.kind {
-        RecordKind::Tombstone => {
-            state
-                .tombstones
-                .insert(stream.to_string(), rec.event.position.0);
-        }
-        RecordKind::Event => {
-            if let Some(target) = metadata::target_of(stream)
-                && rec.event.event_type() == metadata::METADATA_EVENT_TYPE
-                && let Ok(m) = StreamMetadata::parse(rec.event.data_slice())
-            {
-                state.set_metadata(target, rec.event.position.0, m, u64::MAX);
-            }
-        }
-    }
+    let e = &rec.event;
+    let (stream, event_type) = (e.stream(), e.event_type());
+    state.record(
+        rec.kind,
+        stream,
+        event_type,
+        e.data_slice(),
+        e.position.0,
+        u64::MAX,
+        false,
+    );
 }
 
 struct Scan {
@@ -169,14 +164,14 @@ pub(crate) fn open(
         }
         if let (Some(prev), Some(prev_len)) = (segs.last(), lens.last()) {
             let prev: &Segment = prev;
-            if prev.base + prev_len != base {
+            if prev.base.checked_add(*prev_len) != Some(base) {
                 return Err(Error::corrupt(
                     &name,
                     0,
                     format!(
                         "segment starts at {base} but {} ends at {} (a segment is missing or truncated)",
                         prev.name,
-                        prev.base + prev_len
+                        prev.base.saturating_add(*prev_len)
                     ),
                 ));
             }
@@ -196,7 +191,7 @@ pub(crate) fn open(
             state.tombstones.extend(snap.tombstones);
             let expected_events = state.streams.events();
             let scan = Scan::new(state, snap.covered_end);
-            let (end, scan) = scan_all(&storage, &segs, &lens, scan)?;
+            let (end, scan) = scan_all(&segs, &lens, scan)?;
             if (scan.covered_seen || scan.covered == end)
                 && scan.covered_events == expected_events
                 && scan.covered_fp == snap.fingerprint
@@ -213,10 +208,10 @@ pub(crate) fn open(
                         .map_err(io(format!("reading the length of {}", seg.name)))?
                         .max(SEGMENT_HEADER_LEN);
                 }
-                scan_all(&storage, &segs, &lens, Scan::new(IndexState::default(), 0))?
+                scan_all(&segs, &lens, Scan::new(IndexState::default(), 0))?
             }
         }
-        None => scan_all(&storage, &segs, &lens, Scan::new(IndexState::default(), 0))?,
+        None => scan_all(&segs, &lens, Scan::new(IndexState::default(), 0))?,
     };
 
     crate::segments::release_chunks();
@@ -264,18 +259,14 @@ pub(crate) fn open(
 struct Verified {
     events: u64,
     fingerprint: u64,
-    covered_seen: bool,
     /// Records the snapshot does not describe (metadata events and tombstones), in order.
     side: Vec<Record>,
 }
 
-fn verify_segment(seg: &Segment, len: u64, covered: u64) -> Result<Verified> {
+fn verify_segment(seg: &Segment, len: u64) -> Result<Verified> {
     let mut v = Verified::default();
     let mut fs = ForwardScan::new(seg.clone(), seg.base + SEGMENT_HEADER_LEN, seg.base + len);
     while let Some(rec) = fs.next_record()? {
-        if rec.event.position.0 == covered {
-            v.covered_seen = true;
-        }
         v.fingerprint = v
             .fingerprint
             .wrapping_add(format::fingerprint(rec.crc, rec.event.position.0));
@@ -296,12 +287,7 @@ fn verify_segment(seg: &Segment, len: u64, covered: u64) -> Result<Verified> {
 ///
 /// Sealed segments wholly covered by the snapshot only need checking, which two threads share;
 /// the rest is indexed in order.
-fn scan_all(
-    storage: &Arc<dyn Storage>,
-    segs: &[Segment],
-    lens: &[u64],
-    mut scan: Scan,
-) -> Result<(u64, Scan)> {
+fn scan_all(segs: &[Segment], lens: &[u64], mut scan: Scan) -> Result<(u64, Scan)> {
     let last = segs.len().saturating_sub(1);
     let covered = scan.covered;
     let verify_only = segs
@@ -319,14 +305,14 @@ fn scan_all(
                 .zip(lens_verify)
                 .skip(1)
                 .step_by(2)
-                .map(|(seg, len)| verify_segment(seg, *len, covered))
+                .map(|(seg, len)| verify_segment(seg, *len))
                 .collect::<Vec<_>>()
         });
         let mine: Vec<_> = to_verify
             .iter()
             .zip(lens_verify)
             .step_by(2)
-            .map(|(seg, len)| verify_segment(seg, *len, covered))
+            .map(|(seg, len)| verify_segment(seg, *len))
             .collect();
         let theirs = helper.join().unwrap_or_else(|_| {
             vec![Err(Error::corrupt(
@@ -351,7 +337,6 @@ fn scan_all(
         scan.covered_events += v.events;
         scan.covered_fp = scan.covered_fp.wrapping_add(v.fingerprint);
         scan.total_fp = scan.total_fp.wrapping_add(v.fingerprint);
-        scan.covered_seen |= v.covered_seen;
         for rec in &v.side {
             // Event counts were taken above; only the side effects are applied here.
             apply_side(&mut scan.state, rec);
@@ -371,19 +356,14 @@ fn scan_all(
             }
             end = seg_end;
         } else {
-            end = scan_last(storage, seg, seg_end, &mut scan)?;
+            end = scan_last(seg, seg_end, &mut scan)?;
         }
     }
     Ok((end, scan))
 }
 
 /// Scans the last segment, cutting a torn tail back to the last complete batch.
-fn scan_last(
-    storage: &Arc<dyn Storage>,
-    seg: &Segment,
-    seg_end: u64,
-    scan: &mut Scan,
-) -> Result<u64> {
+fn scan_last(seg: &Segment, seg_end: u64, scan: &mut Scan) -> Result<u64> {
     let first = seg.base + SEGMENT_HEADER_LEN;
     let mut fs = ForwardScan::new(seg.clone(), first, seg_end);
     let mut pending: Vec<Record> = Vec::new();
@@ -391,12 +371,12 @@ fn scan_last(
     let damage = loop {
         match fs.next_record() {
             Ok(Some(rec)) => {
-                let complete = rec.batch_index + 1 >= rec.batch_count;
+                let complete = rec.batch_index.saturating_add(1) >= rec.batch_count;
                 let consistent = u32::try_from(pending.len()).ok() == Some(rec.batch_index);
                 if !consistent {
                     break Some((
                         fs.position() - rec.frame_len(),
-                        "batch records out of order",
+                        "batch records out of order".to_string(),
                     ));
                 }
                 pending.push(rec);
@@ -408,30 +388,26 @@ fn scan_last(
                 }
             }
             Ok(None) => break None,
-            Err(Error::Corrupt { reason, .. }) => {
-                let _ = reason;
-                break Some((fs.position(), "invalid record"));
-            }
+            Err(Error::Corrupt { reason, .. }) => break Some((fs.position(), reason)),
             Err(e) => return Err(e),
         }
     };
-    let damage_at = match damage {
+    let (damage_at, why) = match damage {
         None if pending.is_empty() => return Ok(seg_end),
-        None => fs.position(),
-        Some((at, _)) => at,
+        None => (fs.position(), "the last batch is incomplete".to_string()),
+        Some(d) => d,
     };
     if let Some(later) = later_group_record(seg, damage_at, seg_end)? {
         return Err(Error::corrupt(
             &seg.name,
             damage_at - seg.base,
             format!(
-                "invalid record followed by a valid one of a later commit at offset {}",
+                "{why}, and a record at offset {} was written after this one was durable",
                 later - seg.base
             ),
         ));
     }
     // A torn tail: cut it off for good.
-    let _ = storage;
     seg.file
         .set_len(boundary - seg.base)
         .and_then(|()| seg.file.sync())

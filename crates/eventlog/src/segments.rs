@@ -102,10 +102,12 @@ pub fn read_record(seg: &Segment, pos: u64) -> Result<Record> {
     format::decode(&buf.freeze(), pos).map_err(|p| corrupt(seg, offset, p))
 }
 
-/// Reads the record at `pos` if a valid one starts exactly there.
-pub fn try_record_at(seg: &Segment, pos: u64, end: u64) -> Option<Record> {
+/// Reads the record at `pos` if a valid-looking one starts exactly there, reading at most
+/// `max_frame` bytes. The caller must still check the record against the index: event data can
+/// contain bytes that look like a frame.
+pub fn try_record_at(seg: &Segment, pos: u64, end: u64, max_frame: usize) -> Option<Record> {
     let offset = pos.checked_sub(seg.base)?;
-    let avail = usize::try_from(end.checked_sub(pos)?).ok()?;
+    let avail = usize::try_from(end.checked_sub(pos)?).ok()?.min(max_frame);
     let mut probe = BytesMut::zeroed(RECORD_PROBE.min(avail));
     seg.file.read_at(&mut probe, offset).ok()?;
     let len = format::peek_len(&probe).ok()?;

@@ -1,10 +1,11 @@
 //! Catch-up subscriptions: history from disk, a caught-up signal, then live events.
 //!
 //! A subscription reads history page by page from the committed log. When a page comes back
-//! empty it registers for live delivery (under the same lock the writer holds while it moves
-//! the committed end and hands out new events, so nothing falls between the two), reads what
-//! was committed in between, signals caught-up once, and then takes events from its bounded
-//! live buffer. Events are deduplicated by position, so the boundary has no gap and no
+//! empty it registers for live delivery, reads what was committed in between, signals
+//! caught-up once, and then takes events from its bounded live buffer. Nothing falls between
+//! the two: the committed end moves before newly durable events are handed out, and hand-out
+//! checks for subscribers under the registry lock, so a subscriber registering concurrently is
+//! either handed the events or finds them on disk. Events are deduplicated by position, so the boundary has no gap and no
 //! duplicate. The writer never waits for a subscriber: when a buffer is full the subscriber is
 //! dropped from live delivery and goes back to reading from disk where it left off.
 
@@ -88,6 +89,8 @@ impl SubShared {
 struct LiveInner {
     next_id: u64,
     subscribers: Vec<Arc<SubShared>>,
+    /// The log closed: subscriptions registering from now on are closed at once.
+    closed: bool,
 }
 
 /// The registry of live subscribers.
@@ -174,7 +177,7 @@ impl Live {
                                     && st.considered >= opts.checkpoint_interval
                                 {
                                     st.considered = 0;
-                                    Some(LiveItem::Checkpoint(Position(event.position.0 + 1)))
+                                    Some(LiveItem::Checkpoint(Position(event.next_position())))
                                 } else {
                                     None
                                 }
@@ -205,7 +208,11 @@ impl Live {
         let id = inner.next_id;
         inner.next_id += 1;
         let sub = target_of(id);
-        inner.subscribers.push(sub.clone());
+        if inner.closed {
+            sub.lock().closed = true;
+        } else {
+            inner.subscribers.push(sub.clone());
+        }
         sub
     }
 
@@ -217,6 +224,7 @@ impl Live {
     /// Ends every subscription (the log is closing).
     pub fn close_all(&self) {
         let mut inner = self.lock();
+        inner.closed = true;
         for sub in inner.subscribers.drain(..) {
             let mut st = sub.lock();
             st.closed = true;
@@ -247,7 +255,6 @@ pub struct Subscription {
     cursor: u64,
     caught_up_sent: bool,
     pending: VecDeque<SubscriptionItem>,
-    page: usize,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -270,7 +277,7 @@ impl EventLog {
     ) -> Subscription {
         let cursor = match from {
             SubscribeFrom::Start => 0,
-            SubscribeFrom::After(p) => p.0 + 1,
+            SubscribeFrom::After(p) => crate::log::after(&self.shared, p.0),
             SubscribeFrom::End => self.shared.head(),
         };
         Subscription::new(self.shared.clone(), Target::All(options), cursor)
@@ -285,7 +292,7 @@ impl EventLog {
         crate::validate::stream_name(&self.shared.config, stream)?;
         let cursor = match from {
             SubscribeFrom::Start => 0,
-            SubscribeFrom::After(r) => r.0 + 1,
+            SubscribeFrom::After(r) => r.0.saturating_add(1),
             SubscribeFrom::End => {
                 let head = self.shared.head();
                 let idx = self.shared.index();
@@ -310,7 +317,6 @@ impl Subscription {
             cursor,
             caught_up_sent: false,
             pending: VecDeque::new(),
-            page: PAGE,
         }
     }
 
@@ -327,7 +333,7 @@ impl Subscription {
                     &self.shared,
                     Direction::Forwards,
                     AllStart::Position(Position(self.cursor)),
-                    self.page,
+                    PAGE,
                     opts.filter.as_ref(),
                 )?;
                 let checkpoints = opts.filter.is_some() && opts.checkpoint_interval > 0;
@@ -351,7 +357,7 @@ impl Subscription {
                     &name,
                     Direction::Forwards,
                     StreamStart::Revision(Revision(self.cursor)),
-                    self.page,
+                    PAGE,
                 ) {
                     Ok(events) => {
                         let found = !events.is_empty();
@@ -471,11 +477,13 @@ impl Subscription {
                 if e.position.0 < self.cursor {
                     return Ok(None);
                 }
-                self.cursor = e.position.0 + 1;
+                self.cursor = e.next_position();
                 Ok(Some(SubscriptionItem::Event(e)))
             }
             Target::Stream(name) => {
-                if e.event_type() == format::TOMBSTONE_EVENT_TYPE {
+                if e.revision.0 == format::TOMBSTONE_REVISION
+                    && e.event_type() == format::TOMBSTONE_EVENT_TYPE
+                {
                     self.phase = Phase::Done;
                     return Err(Error::StreamDeleted {
                         stream: name.clone(),

@@ -240,6 +240,11 @@ impl RecordedEvent {
         self.bytes(self.metadata)
     }
 
+    /// Position right after this event's record: the next record's position, or the end.
+    pub(crate) fn next_position(&self) -> u64 {
+        self.position.0 + self.record.len() as u64 + crate::format::FRAME_OVERHEAD as u64
+    }
+
     /// The event data as a slice.
     pub fn data_slice(&self) -> &[u8] {
         self.slice(self.data)

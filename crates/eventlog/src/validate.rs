@@ -53,8 +53,27 @@ pub fn stream_name(config: &Config, name: &str) -> Result<()> {
 /// Checks a whole append request.
 pub fn append(config: &Config, stream: &str, events: &[ProposedEvent]) -> Result<()> {
     stream_name(config, stream)?;
+    // Sizes first (cheap), so that an oversized batch is refused before any event is parsed.
+    let bytes: usize = events
+        .iter()
+        .map(|e| {
+            format::frame_len(
+                stream.len(),
+                e.event_type.len(),
+                e.metadata.len(),
+                e.data.len(),
+            )
+        })
+        .sum();
+    if events.len() > config.max_batch_events || bytes > config.max_batch_bytes {
+        return Err(Error::BatchTooLarge {
+            events: events.len(),
+            bytes,
+            max_events: config.max_batch_events,
+            max_bytes: config.max_batch_bytes,
+        });
+    }
     let is_meta = metadata::target_of(stream).is_some();
-    let mut bytes = 0usize;
     for (index, e) in events.iter().enumerate() {
         let invalid = |reason: String| Err(Error::InvalidEvent { index, reason });
         if e.event_type.is_empty() {
@@ -89,20 +108,6 @@ pub fn append(config: &Config, stream: &str, events: &[ProposedEvent]) -> Result
                 return invalid(reason);
             }
         }
-        bytes += format::frame_len(
-            stream.len(),
-            e.event_type.len(),
-            e.metadata.len(),
-            e.data.len(),
-        );
-    }
-    if events.len() > config.max_batch_events || bytes > config.max_batch_bytes {
-        return Err(Error::BatchTooLarge {
-            events: events.len(),
-            bytes,
-            max_events: config.max_batch_events,
-            max_bytes: config.max_batch_bytes,
-        });
     }
     Ok(())
 }

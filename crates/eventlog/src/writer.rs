@@ -12,7 +12,6 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use hashbrown::{DefaultHashBuilder, HashMap};
 
 use crate::error::{Error, Result};
@@ -145,9 +144,12 @@ fn answer(shared: &Shared, groups: Vec<Written>, failure: Option<String>) {
     if let Some(cause) = failure {
         for g in groups {
             for (reply, result) in g.answers {
-                reply(result.and(Err(Error::Poisoned {
-                    cause: cause.clone(),
-                })));
+                deliver(
+                    reply,
+                    result.and(Err(Error::Poisoned {
+                        cause: cause.clone(),
+                    })),
+                );
             }
         }
         return;
@@ -157,9 +159,15 @@ fn answer(shared: &Shared, groups: Vec<Written>, failure: Option<String>) {
     }
     for g in groups {
         for (reply, result) in g.answers {
-            reply(result);
+            deliver(reply, result);
         }
     }
+}
+
+/// Hands a caller its answer. A callback that panics must not take the log's threads down
+/// with it (every later caller would wait forever), so the panic is contained here.
+fn deliver(reply: Reply, result: Result<Outcome>) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || reply(result)));
 }
 
 /// Makes groups durable and answers them, on the calling thread.
@@ -265,33 +273,40 @@ impl Writer {
                 continue;
             }
             self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-            if tx.send(written).is_err() {
+            if let Err(std::sync::mpsc::SendError(written)) = tx.send(written) {
+                // The sync or answer thread is gone: nothing can be acknowledged any more.
+                self.poison("the log's sync thread stopped".into());
+                finish(&self.shared, vec![written]);
                 break;
             }
         }
         drop(tx);
         let _ = syncer.join();
         let _ = answerer.join();
+        self.drain_poisoned();
     }
 
     fn poison(&self, cause: String) {
-        let mut p = self
-            .shared
-            .poisoned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if p.is_none() {
-            *p = Some(cause);
-        }
+        self.shared.poison(cause);
     }
 
+    /// Stops taking requests and fails every queued one: the writer is exiting (closing, or
+    /// its pipeline broke), and nobody else would ever answer them.
     fn drain_poisoned(&self) {
-        let batch = std::mem::take(&mut self.shared.queue().requests);
-        let cause = self.shared.poison_cause().unwrap_or_default();
+        let batch = {
+            let mut q = self.shared.queue();
+            q.closing = true;
+            std::mem::take(&mut q.requests)
+        };
+        let cause = self.shared.poison_cause();
         for r in batch {
-            (r.reply)(Err(Error::Poisoned {
-                cause: cause.clone(),
-            }));
+            let err = match &cause {
+                Some(cause) => Error::Poisoned {
+                    cause: cause.clone(),
+                },
+                None => Error::Closed,
+            };
+            deliver(r.reply, Err(err));
         }
     }
 
@@ -412,12 +427,8 @@ impl Writer {
                 .append(idx, &stream, expected, &events)
                 .map(Outcome::Appended),
             Op::Delete { stream, expected } => {
-                let check = self.check(idx, &stream, expected, &[], false)?;
-                let Check::Write { .. } = check else {
-                    return Err(Error::InvalidArgument(
-                        "unreachable idempotent delete".into(),
-                    ));
-                };
+                // Without event ids there is no idempotent outcome: only write or refuse.
+                self.check(idx, &stream, expected, &[], false)?;
                 let meta_stream = format!("{}{stream}", metadata::METASTREAM_PREFIX);
                 let current = latest_metadata(idx, &stream).map(|m| (*m).clone());
                 let data = current
@@ -561,7 +572,7 @@ impl Writer {
             reopen: soft_deleted && !ids.is_empty() && !tombstone,
         };
         match expected {
-            ExpectedRevision::Any => self.recent_check(idx, stream, ids, write, wev),
+            ExpectedRevision::Any => self.recent_check(stream, ids, write, wev),
             ExpectedRevision::NoStream => {
                 if len == 0 || soft_deleted {
                     Ok(write)
@@ -575,7 +586,7 @@ impl Writer {
                 } else if len == 0 {
                     Err(wev())
                 } else {
-                    self.recent_check(idx, stream, ids, write, wev)
+                    self.recent_check(stream, ids, write, wev)
                 }
             }
             ExpectedRevision::Exact(Revision(e)) => {
@@ -629,7 +640,6 @@ impl Writer {
 
     fn recent_check(
         &self,
-        _idx: &IndexState,
         stream: &str,
         ids: &[ProposedEvent],
         write: Check,
@@ -662,11 +672,17 @@ impl Writer {
     /// The id of the record at `pos`, which may still sit in this group's buffer.
     fn id_at(&self, pos: u64) -> Result<EventId> {
         if pos >= self.chunk_pos {
+            // Still in this group's buffer, encoded by this thread: the id is at a fixed offset.
             let at = usize::try_from(pos - self.chunk_pos).unwrap_or(usize::MAX);
-            let bytes = Bytes::copy_from_slice(self.buf.get(at..).unwrap_or_default());
-            let rec = format::decode(&bytes, pos)
-                .map_err(|_| Error::corrupt("write buffer", pos, "cannot decode pending record"))?;
-            return Ok(rec.event.id);
+            let id = at
+                .checked_add(format::ID_OFFSET)
+                .and_then(|from| self.buf.get(from..from + 16))
+                .ok_or_else(|| {
+                    Error::corrupt("write buffer", pos, "pending record out of range")
+                })?;
+            let mut out = [0u8; 16];
+            out.copy_from_slice(id);
+            return Ok(EventId(out));
         }
         let (seg, _) = self
             .shared
@@ -739,19 +755,7 @@ impl Writer {
             self.end += len;
             self.seg_end += len;
             self.shared.stats.records.fetch_add(1, Ordering::Relaxed);
-            match r.kind {
-                RecordKind::Tombstone => {
-                    idx.tombstones.insert(r.stream.to_string(), position);
-                }
-                RecordKind::Event => {
-                    idx.streams.push(r.stream, position);
-                    if let Some(target) = metadata::target_of(r.stream)
-                        && let Ok(m) = StreamMetadata::parse(r.data)
-                    {
-                        idx.set_metadata(target, position, m, head);
-                    }
-                }
-            }
+            idx.record(r.kind, r.stream, r.event_type, r.data, position, head, true);
             positions.push(position);
         }
         Ok(positions)

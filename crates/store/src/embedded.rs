@@ -2,7 +2,8 @@
 //!
 //! Appends and deletions go to the log's writer thread and resolve through a oneshot channel,
 //! so no async worker ever blocks on a sync. Reads run on tokio's blocking pool: they are
-//! `pread`s that mostly hit the page cache but can touch the disk.
+//! `pread`s that mostly hit the page cache but can touch the disk. Subscriptions read their
+//! history pages (at most 256 events each) inside `next`, on the calling task.
 
 use std::future::poll_fn;
 use std::sync::Arc;

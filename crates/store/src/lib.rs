@@ -24,7 +24,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///
 /// Every method is cancel-safe in the sense that dropping a returned future never corrupts the
 /// store; an append whose future is dropped may or may not have been committed (retry it with
-/// the same event ids and the same expectation to find out: retries are idempotent).
+/// the same event ids and the same expectation to find out: with an exact or no-stream
+/// expectation retries are idempotent; with `Any` or `StreamExists` they are idempotent only
+/// while the ids are among the recently written ones the store remembers, as in EventStoreDB).
 pub trait EventStore: Send + Sync + 'static {
     /// The subscription type of this backend.
     type Subscription: EventSubscription;

@@ -118,3 +118,63 @@ fn append_read_reopen() {
         Err(Error::StreamDeleted { .. })
     ));
 }
+
+#[test]
+fn a_panicking_callback_does_not_stop_the_log() {
+    let log = EventLog::builder_with_storage(Arc::new(MemoryStorage::new()))
+        .open()
+        .unwrap();
+    log.append_with(
+        "s-1".into(),
+        ExpectedRevision::NoStream,
+        vec![ev(1)],
+        Box::new(|_| panic!("a caller's callback fails")),
+    );
+    // The panic was contained: the log goes on acknowledging.
+    let a = log
+        .append("s-1", ExpectedRevision::Exact(Revision(0)), vec![ev(2)])
+        .unwrap();
+    assert_eq!(a.first_revision, Revision(1));
+}
+
+#[test]
+fn a_subscription_started_after_close_ends_at_once() {
+    let log = Arc::new(
+        EventLog::builder_with_storage(Arc::new(MemoryStorage::new()))
+            .open()
+            .unwrap(),
+    );
+    log.append("s-1", ExpectedRevision::Any, vec![ev(1)]).unwrap();
+    let mut sub = log.subscribe_all(SubscribeFrom::Start, AllOptions::default());
+    let log = Arc::try_unwrap(log).unwrap();
+    log.close().unwrap();
+    let mut items = Vec::new();
+    let end = loop {
+        match sub.next_timeout(std::time::Duration::from_secs(30)) {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => panic!("the subscription hung after close"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, Error::Closed), "{end:?}");
+    assert!(items.len() <= 2, "{items:?}");
+}
+
+#[test]
+fn a_huge_max_age_hides_nothing() {
+    let log = EventLog::builder_with_storage(Arc::new(MemoryStorage::new()))
+        .open()
+        .unwrap();
+    log.append("s-1", ExpectedRevision::Any, vec![ev(1), ev(2)])
+        .unwrap();
+    let meta = ProposedEvent::json(
+        EventId::from_u128(99),
+        METADATA_EVENT_TYPE,
+        format!("{{\"$maxAge\":{}}}", u64::MAX).into_bytes(),
+    );
+    log.append("$$s-1", ExpectedRevision::Any, vec![meta]).unwrap();
+    let events = log
+        .read_stream("s-1", Direction::Forwards, StreamStart::Edge, 10)
+        .unwrap();
+    assert_eq!(events.len(), 2);
+}
