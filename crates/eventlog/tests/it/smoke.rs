@@ -144,7 +144,8 @@ fn a_subscription_started_after_close_ends_at_once() {
             .open()
             .unwrap(),
     );
-    log.append("s-1", ExpectedRevision::Any, vec![ev(1)]).unwrap();
+    log.append("s-1", ExpectedRevision::Any, vec![ev(1)])
+        .unwrap();
     let mut sub = log.subscribe_all(SubscribeFrom::Start, AllOptions::default());
     let log = Arc::try_unwrap(log).unwrap();
     log.close().unwrap();
@@ -172,7 +173,8 @@ fn a_huge_max_age_hides_nothing() {
         METADATA_EVENT_TYPE,
         format!("{{\"$maxAge\":{}}}", u64::MAX).into_bytes(),
     );
-    log.append("$$s-1", ExpectedRevision::Any, vec![meta]).unwrap();
+    log.append("$$s-1", ExpectedRevision::Any, vec![meta])
+        .unwrap();
     let events = log
         .read_stream("s-1", Direction::Forwards, StreamStart::Edge, 10)
         .unwrap();
