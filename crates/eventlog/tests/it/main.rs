@@ -2,6 +2,7 @@
 
 mod corruption;
 mod faults;
+mod fixtures;
 mod kill9;
 mod model;
 mod rules;
