@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use daojia_eventlog::storage::{MemoryStorage, Storage};
 use daojia_eventlog::{
-    AllStart, Config, ContentType, CurrentRevision, Direction, Error, EventId, EventLog,
-    ExpectedRevision, FORMAT_VERSION, ProposedEvent, RecordedEvent, StreamStart,
+    AllOptions, AllStart, Config, ContentType, CurrentRevision, Direction, Error, EventId,
+    EventLog, ExpectedRevision, FORMAT_VERSION, Position, ProposedEvent, RecordedEvent,
+    StreamStart, SubscribeFrom, SubscriptionItem,
 };
 
 const SNAPSHOT: &str = "index.snap";
@@ -819,4 +820,84 @@ fn unsupported_format_version_is_reported() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes that look like records inside event data.
+
+/// A well-formed frame (FORMAT.md) claiming to be at `position`.
+fn forged_frame(position: u64, stream: &str, event_type: &str, data: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&position.to_le_bytes());
+    p.extend_from_slice(&0u64.to_le_bytes());
+    p.extend_from_slice(&[1, 0]);
+    p.extend_from_slice(&(stream.len() as u16).to_le_bytes());
+    p.extend_from_slice(&0u32.to_le_bytes());
+    p.extend_from_slice(&1u32.to_le_bytes());
+    p.extend_from_slice(&0u64.to_le_bytes());
+    p.extend_from_slice(&0i64.to_le_bytes());
+    p.extend_from_slice(&[7u8; 16]);
+    p.extend_from_slice(&(event_type.len() as u16).to_le_bytes());
+    p.extend_from_slice(&0u32.to_le_bytes());
+    p.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    p.extend_from_slice(stream.as_bytes());
+    p.extend_from_slice(event_type.as_bytes());
+    p.extend_from_slice(data);
+    let len = (p.len() as u32).to_le_bytes();
+    let mut covered = len.to_vec();
+    covered.extend_from_slice(&p);
+    let mut frame = len.to_vec();
+    frame.extend_from_slice(&crc32c(&covered).to_le_bytes());
+    frame.extend_from_slice(&p);
+    frame.extend_from_slice(&len);
+    frame
+}
+
+#[test]
+fn a_record_forged_inside_event_data_is_never_served() {
+    let mem = MemoryStorage::new();
+    let log = open(&mem).unwrap();
+    log.append("order-a", ExpectedRevision::Any, vec![event(1, true)])
+        .unwrap();
+    // The carrier's data starts after the frame header (8), the payload header (70), the
+    // stream name and the type; a forged frame placed there claims exactly that position.
+    let carrier_at = log.head().0;
+    let (stream, kind) = ("order-x", "Carrier");
+    let data_at = carrier_at + 8 + 70 + stream.len() as u64 + kind.len() as u64;
+    let forged = forged_frame(data_at, "order-forged", "Forged", b"{}");
+    let carrier = ProposedEvent::json(EventId::from_u128(2), kind, forged);
+    let a = log
+        .append(stream, ExpectedRevision::Any, vec![carrier])
+        .unwrap();
+    assert_eq!(a.position.0, carrier_at);
+    let next = log
+        .append("order-b", ExpectedRevision::Any, vec![event(3, true)])
+        .unwrap();
+
+    let page = log
+        .read_all(
+            Direction::Forwards,
+            AllStart::Position(Position(data_at)),
+            10,
+            None,
+        )
+        .unwrap();
+    assert!(page.events.iter().all(|e| e.stream() != "order-forged"));
+    assert_eq!(page.events.first().map(|e| e.position), Some(next.position));
+
+    let mut sub = log.subscribe_all(
+        SubscribeFrom::After(Position(data_at)),
+        AllOptions::default(),
+    );
+    match sub
+        .next_timeout(std::time::Duration::from_secs(30))
+        .unwrap()
+    {
+        Some(SubscriptionItem::Event(e)) => assert_eq!(e.position, next.position),
+        other => panic!("expected the event after the carrier, got {other:?}"),
+    }
+    assert!(matches!(
+        log.read_stream("order-forged", Direction::Forwards, StreamStart::Edge, 1),
+        Err(Error::StreamNotFound { .. })
+    ));
 }
