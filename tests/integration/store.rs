@@ -1,8 +1,9 @@
 //! The `EventStore` trait over the embedded log: appends, reads and a subscription boundary.
 
 use daojia_store::{
-    AllOptions, AllStart, Direction, EmbeddedStore, EventId, EventStore, EventSubscription,
-    ExpectedRevision, ProposedEvent, StoreError, StreamStart, SubscribeFrom, SubscriptionItem,
+    AllOptions, AllStart, CurrentRevision, Direction, EmbeddedStore, EventId, EventStore,
+    EventSubscription, ExpectedRevision, Filter, FilterTarget, ProposedEvent, Revision, StoreError,
+    StreamStart, SubscribeFrom, SubscriptionItem,
 };
 
 fn event(i: u128) -> ProposedEvent {
@@ -104,6 +105,123 @@ async fn subscription_sees_each_event_once_across_catch_up() {
     let mut ids: Vec<u128> = seen.iter().map(|e| e.id.as_u128()).collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..900u128).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_deletes_tombstones_and_reports_revisions() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    store
+        .append(
+            "order-1",
+            ExpectedRevision::NoStream,
+            vec![event(1), event(2)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stream_revision("order-1").await.unwrap(),
+        CurrentRevision::Current(Revision(1))
+    );
+    store
+        .delete("order-1", ExpectedRevision::Exact(Revision(1)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .read_stream("order-1", Direction::Forwards, StreamStart::Edge, 10)
+            .await,
+        Err(StoreError::StreamNotFound { .. })
+    ));
+    let meta = store.stream_metadata("order-1").await.unwrap().unwrap();
+    assert!(meta.truncate_before.is_some());
+    let reopened = store
+        .append("order-1", ExpectedRevision::NoStream, vec![event(3)])
+        .await
+        .unwrap();
+    assert_eq!(reopened.first_revision, Revision(2));
+    store
+        .tombstone("order-1", ExpectedRevision::Any)
+        .await
+        .unwrap();
+    let err = store
+        .append("order-1", ExpectedRevision::Any, vec![event(4)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::StreamDeleted { .. }), "{err}");
+    let bad = store
+        .append("", ExpectedRevision::Any, vec![event(5)])
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, StoreError::InvalidArgument(_)), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_and_filtered_subscriptions_through_the_trait() {
+    let dir = tempdir();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    for i in 0..20u128 {
+        let stream = if i % 2 == 0 {
+            "order-even"
+        } else {
+            "worker-odd"
+        };
+        store
+            .append(stream, ExpectedRevision::Any, vec![event(i)])
+            .await
+            .unwrap();
+    }
+    let mut by_stream = store
+        .subscribe_stream("order-even", SubscribeFrom::After(Revision(6)))
+        .await
+        .unwrap();
+    let mut revisions = Vec::new();
+    while revisions.len() < 3 {
+        if let SubscriptionItem::Event(e) = by_stream.next().await.unwrap().unwrap() {
+            revisions.push(e.revision.0);
+        }
+    }
+    assert_eq!(revisions, vec![7, 8, 9]);
+
+    let filter = Filter::prefixes(FilterTarget::StreamName, ["worker-"]).unwrap();
+    let mut filtered = store
+        .subscribe_all(
+            SubscribeFrom::Start,
+            AllOptions {
+                filter: Some(filter),
+                checkpoint_interval: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let mut seen = 0;
+    loop {
+        match filtered.next().await.unwrap().unwrap() {
+            SubscriptionItem::Event(e) => {
+                assert_eq!(e.stream(), "worker-odd");
+                seen += 1;
+            }
+            SubscriptionItem::CaughtUp => break,
+            SubscriptionItem::Checkpoint(_) => {}
+        }
+    }
+    assert_eq!(seen, 10);
+    let page = store
+        .read_all(
+            Direction::Backwards,
+            AllStart::Edge,
+            3,
+            Some(Filter::regex(FilterTarget::StreamName, "^(?!worker-)").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 3);
+    assert!(page.events.iter().all(|e| e.stream() == "order-even"));
+    assert!(
+        page.events
+            .windows(2)
+            .all(|w| w[0].position > w[1].position)
+    );
 }
 
 /// A temporary directory removed on drop.
