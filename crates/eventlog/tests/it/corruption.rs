@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use daojia_eventlog::storage::{MemoryStorage, Storage};
+
+use crate::support::{Rec, Rng, crc32c, segment_bases};
 use daojia_eventlog::{
-    AllOptions, AllStart, Config, ContentType, CurrentRevision, Direction, Error, EventId,
-    EventLog, ExpectedRevision, FORMAT_VERSION, Position, ProposedEvent, RecordedEvent,
-    StreamStart, SubscribeFrom, SubscriptionItem,
+    AllOptions, AllStart, Config, CurrentRevision, Direction, Error, EventId, EventLog,
+    ExpectedRevision, FORMAT_VERSION, Position, ProposedEvent, RecordedEvent, StreamStart,
+    SubscribeFrom, SubscriptionItem,
 };
 
 const SNAPSHOT: &str = "index.snap";
@@ -24,22 +26,6 @@ fn config() -> Config {
 
 fn segment_name(base: u64) -> String {
     format!("segment-{base:020}.log")
-}
-
-/// CRC32C (Castagnoli), bit by bit: the tests do not share the engine's implementation.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -61,50 +47,8 @@ fn event(id: u128, small: bool) -> ProposedEvent {
     ProposedEvent::json(EventId::from_u128(id), "Happened", payload(id, small))
 }
 
-/// A record as compared between logs (creation times aside).
-#[derive(Clone, PartialEq, Eq)]
-struct Rec {
-    position: u64,
-    stream: String,
-    revision: u64,
-    id: EventId,
-    event_type: String,
-    content_type: ContentType,
-    metadata: Vec<u8>,
-    data: Vec<u8>,
-}
-
-impl std::fmt::Debug for Rec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}@{} {}#{} {} ({}, {} bytes of metadata, {} of data)",
-            self.event_type,
-            self.position,
-            self.stream,
-            self.revision,
-            self.id.as_u128(),
-            match self.content_type {
-                ContentType::Json => "json",
-                ContentType::Binary => "binary",
-            },
-            self.metadata.len(),
-            self.data.len()
-        )
-    }
-}
-
 fn rec(e: &RecordedEvent) -> Rec {
-    Rec {
-        position: e.position.0,
-        stream: e.stream().to_string(),
-        revision: e.revision.0,
-        id: e.id,
-        event_type: e.event_type().to_string(),
-        content_type: e.content_type,
-        metadata: e.metadata_slice().to_vec(),
-        data: e.data_slice().to_vec(),
-    }
+    Rec::timeless(e)
 }
 
 const STREAMS: [&str; 5] = ["cart-0", "cart-1", "cart-2", "cart-3", "cart-4"];
@@ -301,18 +245,7 @@ fn finish(
         next = end + 1;
     }
     assert_eq!(next, records.len());
-    let mut bases: Vec<u64> = mem
-        .list()
-        .unwrap()
-        .iter()
-        .filter_map(|n| {
-            n.strip_prefix("segment-")?
-                .strip_suffix(".log")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    bases.sort_unstable();
+    let bases = segment_bases(&mem);
     Built {
         mem,
         before_last,
@@ -584,17 +517,9 @@ fn torn_tail_is_truncated_so_a_second_reopen_sees_the_same() {
 // ---------------------------------------------------------------------------------------------
 // Garbage after the tail.
 
-/// A small deterministic generator (xorshift64*).
+/// `n` pseudo-random bytes.
 fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
+    Rng(seed).bytes(n)
 }
 
 #[test]

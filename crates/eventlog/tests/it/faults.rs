@@ -18,9 +18,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use daojia_eventlog::storage::{CrashImage, FaultyStorage, MemoryStorage, Storage, StorageFile};
 use daojia_eventlog::{
-    AllStart, Appended, Config, ContentType, CurrentRevision, Deleted, Direction, Error, EventId,
-    EventLog, ExpectedRevision, ProposedEvent, RecordedEvent, StreamMetadata, StreamStart,
+    AllStart, Appended, Config, CurrentRevision, Deleted, Direction, Error, EventId, EventLog,
+    ExpectedRevision, ProposedEvent, RecordedEvent, StreamMetadata, StreamStart,
 };
+
+use crate::support::{Rec, Rng};
 
 fn config() -> Config {
     Config {
@@ -44,22 +46,6 @@ fn images(k: u64) -> Vec<CrashImage> {
 
 // ---------------------------------------------------------------------------------------------
 // The workload.
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The data of event `id`: JSON of a size that varies with the id, so records differ in length.
 fn payload(id: u128) -> Vec<u8> {
@@ -112,7 +98,7 @@ fn script(max_step: usize) -> Vec<Vec<Op>> {
     let mut steps = Vec::new();
     let mut n = 0;
     while n < OPS {
-        let size = 1 + rng.below(max_step);
+        let size = 1 + rng.index(max_step);
         let mut step = Vec::new();
         for _ in 0..size.min(OPS - n) {
             let op = match n {
@@ -121,20 +107,20 @@ fn script(max_step: usize) -> Vec<Vec<Op>> {
                 DELETE_FINAL => Op::Delete("order-4"),
                 _ => {
                     let s = loop {
-                        let s = rng.below(STREAMS.len());
+                        let s = rng.index(STREAMS.len());
                         let tombstoned = s == 3 && n > TOMBSTONE;
                         let stays_deleted = s == 4 && n > DELETE_FINAL;
                         if !tombstoned && !stays_deleted {
                             break s;
                         }
                     };
-                    let count = 1 + rng.below(5);
+                    let count = 1 + rng.index(5);
                     let events: Vec<ProposedEvent> =
                         (0..count).map(|i| event(next_id + i as u128)).collect();
                     next_id += count as u128;
                     let expected = match len[s] {
                         0 => ExpectedRevision::NoStream,
-                        l if rng.below(3) == 0 => {
+                        l if rng.index(3) == 0 => {
                             ExpectedRevision::Exact(daojia_eventlog::Revision(l - 1))
                         }
                         _ => ExpectedRevision::Any,
@@ -432,50 +418,8 @@ fn run(faulty: &FaultyStorage, steps: &[Vec<Op>]) -> Run {
 // ---------------------------------------------------------------------------------------------
 // Checking a log against the reference.
 
-/// A record as compared across runs (creation times differ from run to run).
-#[derive(Clone, PartialEq, Eq)]
-struct Rec {
-    position: u64,
-    stream: String,
-    revision: u64,
-    id: EventId,
-    event_type: String,
-    content_type: ContentType,
-    metadata: Vec<u8>,
-    data: Vec<u8>,
-}
-
-impl std::fmt::Debug for Rec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}@{} {}#{} {} ({}, {} bytes of metadata, {} of data)",
-            self.event_type,
-            self.position,
-            self.stream,
-            self.revision,
-            self.id.as_u128(),
-            match self.content_type {
-                ContentType::Json => "json",
-                ContentType::Binary => "binary",
-            },
-            self.metadata.len(),
-            self.data.len()
-        )
-    }
-}
-
 fn rec(e: &RecordedEvent) -> Rec {
-    Rec {
-        position: e.position.0,
-        stream: e.stream().to_string(),
-        revision: e.revision.0,
-        id: e.id,
-        event_type: e.event_type().to_string(),
-        content_type: e.content_type,
-        metadata: e.metadata_slice().to_vec(),
-        data: e.data_slice().to_vec(),
-    }
+    Rec::timeless(e)
 }
 
 /// Every record of `$all`, forwards in pages.

@@ -12,7 +12,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -20,6 +19,8 @@ use daojia_eventlog::{
     AllStart, Config, Direction, EventId, EventLog, ExpectedRevision, ProposedEvent, RecordedEvent,
     Revision, StreamStart,
 };
+
+use crate::support::TempDir;
 
 /// Tells `child_process_entry` to act as the child, and where.
 const DIR_VAR: &str = "DAOJIA_KILL9_DIR";
@@ -178,29 +179,6 @@ fn append_one(log: &EventLog, side: &Mutex<fs::File>, round: u64, thread: u64, s
 
 // ---------------------------------------------------------------------------------------------
 // The parent.
-
-/// A unique directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "daojia-kill9-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Kills the child if the test fails before it does.
 struct Killer(Arc<Mutex<Child>>);
@@ -371,7 +349,7 @@ fn verify(dir: &Path, round: u64) -> usize {
 
 #[test]
 fn crash_kill9_loses_no_acknowledged_event() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("kill9");
     let exe = std::env::current_exe().unwrap();
     let mut seed = 0x6B69_6C6C_0009_u64;
     let mut acknowledged = 0;

@@ -8,3 +8,4 @@ mod model;
 mod rules;
 mod smoke;
 mod subscriptions;
+mod support;

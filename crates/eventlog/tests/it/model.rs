@@ -14,6 +14,8 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use daojia_eventlog::storage::{MemoryStorage, Storage};
+
+use crate::support::{Rec, Rng};
 use daojia_eventlog::{
     AllOptions, AllSlice, AllStart, Appended, Config, ContentType, CurrentRevision, Deleted,
     Direction, Error, EventId, EventLog, ExpectedRevision, Filter, FilterTarget, ManualClock,
@@ -68,105 +70,8 @@ const EVENT_TYPES: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 // Deterministic PRNG.
 
-/// SplitMix64: tiny, fast and good enough to drive operation choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when `n` is 0).
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next_u64() % n }
-    }
-
-    /// Uniform in `lo..hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo)
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n + 8);
-        while out.len() < n {
-            out.extend_from_slice(&self.next_u64().to_le_bytes());
-        }
-        out.truncate(n);
-        out
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Comparable views of results.
-
-/// A stored record as both sides see it.
-#[derive(Clone, PartialEq, Eq)]
-struct Rec {
-    position: u64,
-    stream: String,
-    revision: u64,
-    id: EventId,
-    event_type: String,
-    content_type: ContentType,
-    created: i64,
-    metadata: Vec<u8>,
-    data: Vec<u8>,
-}
-
-impl Rec {
-    fn of(e: &RecordedEvent) -> Rec {
-        Rec {
-            position: e.position.0,
-            stream: e.stream().to_string(),
-            revision: e.revision.0,
-            id: e.id,
-            event_type: e.event_type().to_string(),
-            content_type: e.content_type,
-            created: e.created_ticks,
-            metadata: e.metadata_slice().to_vec(),
-            data: e.data_slice().to_vec(),
-        }
-    }
-}
-
-/// FNV-1a, to show payloads briefly in failure messages.
-fn fingerprint(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-impl std::fmt::Debug for Rec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "#{} {}@{} {} {:?} id {} created {} meta {}B/{:08x} data {}B/{:08x}",
-            self.position,
-            self.stream,
-            self.revision,
-            self.event_type,
-            self.content_type,
-            self.id,
-            self.created,
-            self.metadata.len(),
-            fingerprint(&self.metadata),
-            self.data.len(),
-            fingerprint(&self.data)
-        )
-    }
-}
 
 fn recs(events: &[RecordedEvent]) -> Vec<Rec> {
     events.iter().map(Rec::of).collect()
@@ -512,7 +417,7 @@ impl Model {
                 id: p.id.unwrap_or_else(|| system_id(position)),
                 event_type: p.event_type.clone(),
                 content_type: p.content_type,
-                created: self.now,
+                created: Some(self.now),
                 metadata: p.metadata,
                 data: p.data,
             };
@@ -1706,20 +1611,7 @@ fn events_appended_after_deleting_a_never_written_stream_are_visible() {
 fn reading_all_from_inside_the_last_record_of_a_segment() {
     let storage = MemoryStorage::new();
     let log = small_log(&storage);
-    let segment_bases = || -> Vec<u64> {
-        let names = storage.list().unwrap();
-        let mut bases: Vec<u64> = names
-            .iter()
-            .filter_map(|n| {
-                n.strip_prefix("segment-")?
-                    .strip_suffix(".log")?
-                    .parse()
-                    .ok()
-            })
-            .collect();
-        bases.sort_unstable();
-        bases
-    };
+    let segment_bases = || crate::support::segment_bases(&storage);
     let mut id = 0;
     while segment_bases().len() < 2 {
         id += 1;

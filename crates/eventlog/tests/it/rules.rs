@@ -4,9 +4,7 @@
 //! `$maxAge`) and the directory lock are here too.
 
 use std::fmt::Debug;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use daojia_eventlog::storage::{MemoryStorage, Storage};
@@ -17,6 +15,8 @@ use daojia_eventlog::{
 };
 
 use ExpectedRevision::{Any, Exact, NoStream, StreamExists};
+
+use crate::support::TempDir;
 
 /// Bytes of a record frame besides its variable fields (12 bytes of framing and a 70-byte
 /// payload header).
@@ -763,28 +763,6 @@ fn open_refuses_inconsistent_limits() {
         Vec::<String>::new(),
         "nothing created"
     );
-}
-
-/// A directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "daojia-eventlog-rules-{tag}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]
