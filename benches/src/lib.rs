@@ -1,5 +1,12 @@
 //! Shared pieces of the benchmark binaries: argument parsing, percentiles, process memory and
-//! the raw-disk baseline.
+//! the raw-disk baseline; for the matching benchmarks, the Fuzhou instance generator, the dense
+//! exact assignment solver, the slot × worker cost matrix and the spatial indexes compared.
+
+pub mod fuzhou;
+pub mod geo_index;
+pub mod lapjv;
+pub mod slot_matrix;
+pub mod splitmix;
 
 use std::fs::OpenOptions;
 use std::io::Write;
