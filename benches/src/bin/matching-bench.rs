@@ -123,6 +123,7 @@ fn run() -> Result<(), String> {
     let solver = match result.solver {
         Solver::Exact => "exact",
         Solver::GreedyFallback => "greedy_fallback",
+        Solver::Greedy => "greedy",
     };
     eprintln!(
         "match_batch: p50 {p50} ms, p99 {p99} ms over {runs} runs; {} of {} slots, cost {}, {} candidate edges, solver {solver}",

@@ -10,7 +10,7 @@ use crate::pool::WorkerPool;
 /// Nearest-first greedy in order arrival order (ascending [`crate::OrderId`]) with the same hard
 /// filters: each slot goes to the nearest eligible worker not yet taken (ties: lowest worker
 /// id), each worker at most once. Costs are [`crate::pair_cost`]. Reports
-/// [`Solver::GreedyFallback`] (it is the greedy algorithm) and no candidate edges.
+/// [`Solver::Greedy`] and no candidate edges.
 pub fn greedy_nearest(orders: &[Order], workers: &[Worker], config: &MatchConfig) -> BatchResult {
     let mut pool = WorkerPool::new();
     for w in workers {
@@ -47,5 +47,5 @@ pub fn greedy_nearest(orders: &[Order], workers: &[Worker], config: &MatchConfig
         }
     }
     let slots = orders.iter().map(|o| usize::from(o.workers_needed)).sum();
-    BatchResult::new(assignments, slots, Solver::GreedyFallback, 0)
+    BatchResult::new(assignments, slots, Solver::Greedy, 0)
 }

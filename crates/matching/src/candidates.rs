@@ -183,8 +183,13 @@ pub(crate) fn search(
             }
             walk.consider(hot);
         }
+        if reach >= radius {
+            break;
+        }
         let beyond = km_lower_bound(outer);
-        if reach >= radius || walk.hopeless(walk.bound.beyond(beyond), beyond) {
+        if walk.hopeless(walk.bound.beyond(beyond), beyond) {
+            // Workers beyond this reach were never looked at: a widening round may want them.
+            walk.truncated = true;
             break;
         }
         inner = outer;

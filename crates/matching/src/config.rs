@@ -84,9 +84,15 @@ impl Default for MatchConfig {
 }
 
 impl MatchConfig {
-    /// The radius limit of a category.
+    /// The radius limit of a category in km, at most half the earth's circumference (a larger
+    /// or infinite configured value means "anywhere"; NaN means nowhere).
     pub fn radius(&self, category: Category) -> f64 {
-        self.radius_km.get(category.index()).copied().unwrap_or(0.0)
+        let r = self.radius_km.get(category.index()).copied().unwrap_or(0.0);
+        if r.is_nan() {
+            0.0
+        } else {
+            r.clamp(0.0, std::f64::consts::PI * crate::geo::EARTH_RADIUS_KM)
+        }
     }
 
     /// Candidates kept per order needing `workers_needed` workers.

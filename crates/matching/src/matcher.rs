@@ -8,6 +8,7 @@ use std::time::Instant;
 use crate::candidates::{Exclude, FIRST_REACH_KM, Found, Query, Rank, search};
 use crate::config::{HaversineTravel, MatchConfig, TravelTime};
 use crate::cost::pair_cost_with;
+use crate::eligibility::Ineligible;
 use crate::model::{GeoPoint, Interval, Minute, Order, OrderId, Worker, WorkerId};
 use crate::pool::WorkerPool;
 use crate::solver::{Filled, Graph, solve_exact, solve_greedy};
@@ -29,8 +30,10 @@ pub enum Solver {
     /// The exact solver on the pruned candidate graph.
     Exact,
     /// The greedy assignment on the same candidate graph: the exact solver ran out of its time
-    /// budget. Also what [`crate::greedy_nearest`] reports.
+    /// budget.
     GreedyFallback,
+    /// Nearest-first greedy over every worker: the [`crate::greedy_nearest`] baseline.
+    Greedy,
 }
 
 /// The outcome of one batch.
@@ -199,8 +202,12 @@ impl Matcher {
 
     /// Records an accepted booking so later batches and policies never overlap it. A worker the
     /// matcher does not know is ignored: her bookings arrive with her `upsert_worker`.
-    pub fn book(&mut self, worker: WorkerId, window: Interval) {
-        self.pool.book(worker, window);
+    ///
+    /// Refused (and nothing recorded) if the worker is unknown or already booked for an
+    /// overlapping time: two batches computed before either offer was accepted may both have
+    /// picked her, and only the first acceptance can stand.
+    pub fn book(&mut self, worker: WorkerId, window: Interval) -> Result<(), Ineligible> {
+        self.pool.book(worker, window)
     }
 
     /// Drops bookings that ended at or before `before` (they can no longer overlap anything the

@@ -6,7 +6,7 @@ use crate::candidates::{Exclude, FIRST_REACH_KM, Hit, Query, Rank, search};
 use crate::cost::cost_of;
 use crate::eligibility::{Ineligible, eligibility};
 use crate::matcher::Matcher;
-use crate::model::{Order, WorkerId};
+use crate::model::{Category, Order, WorkerId};
 
 /// An eligible worker for an order, as a policy ranks her.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,8 +109,12 @@ pub fn check_grab(
 /// Emergency (一键呼叫): the `k` nearest eligible workers (ties: lowest id), to be offered the
 /// call in parallel; for an elder's call the service is an eldercare one, so these are the
 /// nearest eligible elder carers. Nearness alone ranks them: no credit, load or preference terms.
-/// Empty: nobody eligible within the radius (the caller alerts ops at once).
+/// Empty: nobody eligible within the radius (the caller alerts ops at once), or the order is
+/// not an eldercare one.
 pub fn emergency_offers(matcher: &Matcher, order: &Order, k: usize) -> Vec<Candidate> {
+    if order.category != Category::Eldercare {
+        return Vec::new();
+    }
     ranked(
         matcher,
         order,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::eligibility::Ineligible;
 use crate::geo::{Hot, WorkerIndex, Xyz, to_xyz};
 use crate::model::{BitSet64, GeoPoint, Interval, Worker, WorkerId, WorkerStatus};
 
@@ -129,14 +130,13 @@ impl WorkerPool {
     }
 
     /// Records a booking; false if the worker is unknown. Bookings do not touch the index.
-    pub(crate) fn book(&mut self, id: WorkerId, window: Interval) -> bool {
-        match self.slot_mut(id) {
-            Some(stored) => {
-                stored.worker.bookings.push(window);
-                true
-            }
-            None => false,
+    pub(crate) fn book(&mut self, id: WorkerId, window: Interval) -> Result<(), Ineligible> {
+        let stored = self.slot_mut(id).ok_or(Ineligible::UnknownWorker(id))?;
+        if let Some(taken) = stored.worker.bookings.iter().find(|b| b.overlaps(&window)) {
+            return Err(Ineligible::Booked(*taken));
         }
+        stored.worker.bookings.push(window);
+        Ok(())
     }
 
     /// Drops every booking that ended at or before `before`, on every worker.

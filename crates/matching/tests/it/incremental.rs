@@ -9,7 +9,7 @@ use crate::support::{Rng, assert_valid, fuzhou, matcher_with, offset};
 
 #[test]
 fn random_updates_answer_like_a_rebuild() {
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     let (orders, workers) = fuzhou(120, 400, 11);
     let mut rng = Rng::new(77);
     let mut m = Matcher::new(config.clone());
@@ -67,9 +67,16 @@ fn random_updates_answer_like_a_rebuild() {
                     start,
                     end: start + 120,
                 };
-                m.book(id, window);
-                if let Some(w) = model_workers.get_mut(&id) {
-                    w.bookings.push(window);
+                let accepted = m.book(id, window).is_ok();
+                match model_workers.get_mut(&id) {
+                    Some(w) => {
+                        let overlaps = w.bookings.iter().any(|b| b.overlaps(&window));
+                        assert_eq!(accepted, !overlaps, "book() refuses exactly the overlaps");
+                        if accepted {
+                            w.bookings.push(window);
+                        }
+                    }
+                    None => assert!(!accepted, "book() refuses unknown workers"),
                 }
             }
         }
@@ -90,7 +97,7 @@ fn random_updates_answer_like_a_rebuild() {
 
 #[test]
 fn a_moved_worker_is_found_where_she_is() {
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     let mut m = Matcher::new(config);
     let mut w = crate::support::worker(1, offset(0.0, 0.0));
     w.skills = BitSet64::single(0);
@@ -113,16 +120,17 @@ fn a_moved_worker_is_found_where_she_is() {
 
 #[test]
 fn forgetting_old_bookings_keeps_current_ones() {
-    let mut m = Matcher::new(MatchConfig::default());
+    let mut m = Matcher::new(crate::support::test_config());
     m.upsert_worker(crate::support::worker(1, offset(0.0, 0.0)));
-    m.book(WorkerId(1), Interval { start: 0, end: 60 });
+    m.book(WorkerId(1), Interval { start: 0, end: 60 }).unwrap();
     m.book(
         WorkerId(1),
         Interval {
             start: 600,
             end: 660,
         },
-    );
+    )
+    .unwrap();
     m.forget_bookings_before(60);
     assert_eq!(
         m.worker(WorkerId(1)).map(|w| w.bookings.clone()),
@@ -130,5 +138,54 @@ fn forgetting_old_bookings_keeps_current_ones() {
             start: 600,
             end: 660
         }])
+    );
+}
+
+#[test]
+fn book_refuses_an_overlapping_booking_and_an_unknown_worker() {
+    let mut m = Matcher::new(crate::support::test_config());
+    let w = crate::support::worker(
+        1,
+        GeoPoint {
+            lat: 27.95,
+            lon: 116.36,
+        },
+    );
+    m.upsert_worker(w);
+    m.book(
+        WorkerId(1),
+        Interval {
+            start: 600,
+            end: 720,
+        },
+    )
+    .unwrap();
+    // Two batches computed before either offer was accepted may both pick her: the second
+    // acceptance for an overlapping time is refused and nothing is recorded.
+    assert_eq!(
+        m.book(
+            WorkerId(1),
+            Interval {
+                start: 700,
+                end: 800
+            }
+        ),
+        Err(Ineligible::Booked(Interval {
+            start: 600,
+            end: 720
+        }))
+    );
+    m.book(
+        WorkerId(1),
+        Interval {
+            start: 720,
+            end: 800,
+        },
+    )
+    .unwrap();
+    assert_eq!(m.worker(WorkerId(1)).unwrap().bookings.len(), 2);
+    assert_eq!(
+        m.book(WorkerId(9), Interval { start: 0, end: 1 }),
+        Err(Ineligible::UnknownWorker(WorkerId(9)))
     );
 }

@@ -22,7 +22,7 @@ fn cleaner(id: u32, km: f64) -> Worker {
 /// Four eligible cleaners (1, 2, 3, 4) and four who are not (5 too far, 6 suspended, 7 booked,
 /// 8 uncertified); the order prefers worker 4.
 fn cleaning_scene() -> (Matcher, Order) {
-    let mut m = Matcher::new(MatchConfig::default());
+    let mut m = Matcher::new(crate::support::test_config());
     let mut w2 = cleaner(2, 2.0);
     w2.credit = 900;
     let mut w3 = cleaner(3, 0.5);
@@ -81,7 +81,8 @@ fn ineligible_preferred_worker_is_skipped() {
             start: 700,
             end: 800,
         },
-    );
+    )
+    .unwrap();
     assert_eq!(preferred_first(&m, &o), None);
     assert_eq!(one(next_offer(&m, &o, &[])), Some((1, 16_000)));
     o.preferred = Some(WorkerId(99));
@@ -154,7 +155,7 @@ fn grabs_are_checked_against_every_hard_filter() {
 /// Elder carers (service 40) at 0.8, 0.3, 5, 9 and 11 km, one more at 0.1 km off shift, and a
 /// cleaner next door who cannot help.
 fn emergency_scene() -> (Matcher, Order) {
-    let mut m = Matcher::new(MatchConfig::default());
+    let mut m = Matcher::new(crate::support::test_config());
     let carer = |id: u32, km: f64| {
         let mut w = cleaner(id, km);
         w.skills = BitSet64::single(40);

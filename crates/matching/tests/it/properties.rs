@@ -13,7 +13,7 @@ fn unpruned() -> MatchConfig {
     MatchConfig {
         candidates_per_slot: 64,
         time_budget: Duration::from_secs(3600),
-        ..MatchConfig::default()
+        ..crate::support::test_config()
     }
 }
 
@@ -61,7 +61,7 @@ fn pruned_batch_is_valid_and_never_beats_the_optimum() {
 fn fuzhou_batches_keep_every_hard_filter() {
     for seed in 0..4 {
         let (orders, workers) = fuzhou(300, 300 + 300 * seed as usize, seed);
-        let config = MatchConfig::default();
+        let config = crate::support::test_config();
         let result = matcher_with(config.clone(), &orders, &workers).match_batch();
         assert_valid(&result, &orders, &workers, &config);
         assert!(result.filled() > 0);
@@ -83,7 +83,8 @@ fn booking_is_respected_by_the_next_batch() {
         let first = m.match_batch();
         for a in &first.assignments {
             let order = orders.iter().find(|o| o.id == a.order).expect("order");
-            m.book(a.worker, order.window);
+            m.book(a.worker, order.window)
+                .expect("an assigned worker is free for the order's window");
             m.remove_order(a.order);
         }
         // The same demand again, at the same times: booked workers are taken.
@@ -130,7 +131,7 @@ fn zero_budget_falls_back_to_greedy_and_says_so() {
     let (orders, workers) = fuzhou(200, 150, 9);
     let config = MatchConfig {
         time_budget: Duration::ZERO,
-        ..MatchConfig::default()
+        ..crate::support::test_config()
     };
     let result = matcher_with(config.clone(), &orders, &workers).match_batch();
     assert_eq!(result.solver, Solver::GreedyFallback);
@@ -141,7 +142,7 @@ fn zero_budget_falls_back_to_greedy_and_says_so() {
 #[test]
 fn batch_is_deterministic() {
     let (orders, workers) = fuzhou(300, 600, 3);
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     let a = matcher_with(config.clone(), &orders, &workers).match_batch();
     let mut reversed_workers = workers.clone();
     reversed_workers.reverse();
@@ -155,7 +156,7 @@ fn batch_is_deterministic() {
 #[test]
 fn pruned_searches_agree_with_brute_force_rankings() {
     use daojia_matching::policy::{emergency_offers, grab_pool, next_offer};
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     for seed in 0..3 {
         let (orders, workers) = fuzhou(60, 1500, 100 + seed);
         let m = matcher_with(config.clone(), &[], &workers);
@@ -199,10 +200,15 @@ fn pruned_searches_agree_with_brute_force_rankings() {
                 .iter()
                 .map(|c| c.worker)
                 .collect();
-            let expected_nearest: Vec<WorkerId> = nearest
-                .into_iter()
-                .filter(|id| !o.declined.contains(id))
-                .collect();
+            // Emergency offers are for elder calls only.
+            let expected_nearest: Vec<WorkerId> = if o.category == Category::Eldercare {
+                nearest
+                    .into_iter()
+                    .filter(|id| !o.declined.contains(id))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             assert_eq!(got, expected_nearest, "emergency for {}", o.id);
         }
     }

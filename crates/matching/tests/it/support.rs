@@ -517,3 +517,12 @@ pub fn assert_valid(
         "assignments sorted by (order, worker)"
     );
 }
+
+/// The default configuration with a solver time budget no test run can exhaust, so that no
+/// result depends on how busy the machine is (a test of the fallback sets its own budget).
+pub fn test_config() -> MatchConfig {
+    MatchConfig {
+        time_budget: std::time::Duration::from_secs(3600),
+        ..MatchConfig::default()
+    }
+}

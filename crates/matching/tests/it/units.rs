@@ -93,7 +93,7 @@ fn intervals_are_half_open() {
 
 #[test]
 fn cost_formula_terms() {
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     let o = order(1, north(0.0));
     let mut w = worker(7, north(2.5));
     assert_eq!(config.weights.offset(), 15_000);
@@ -128,7 +128,7 @@ fn a_custom_travel_time_is_charged_as_km_at_the_reference_speed() {
             2.0 * HaversineTravel.minutes(from, to)
         }
     }
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     let o = order(1, north(0.0));
     let w = worker(1, north(3.0));
     assert_eq!(
@@ -148,7 +148,7 @@ fn a_custom_travel_time_is_charged_as_km_at_the_reference_speed() {
 
 #[test]
 fn invalid_input_is_never_eligible() {
-    let config = MatchConfig::default();
+    let config = crate::support::test_config();
     let mut o = order(1, north(0.0));
     let w = worker(1, north(1.0));
     o.window = Interval {
