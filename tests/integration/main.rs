@@ -1,4 +1,5 @@
 //! daojia's integration tests, one binary. Each module covers one component through its
-//! public API, with real storage and (later) a real server on port 0.
+//! public API, with real storage and a real server on port 0.
 
+mod server;
 mod store;

@@ -1,0 +1,9 @@
+//! Given/when/then tests for every domain rule and every refused transition (one test binary).
+
+mod certificates;
+mod credit;
+mod events;
+mod followups;
+mod framework;
+mod order_lifecycle;
+mod order_refusals;

@@ -1,0 +1,293 @@
+//! Configuration in two stages (STYLE.md rule 18): the command line as parsed by clap
+//! ([`Cli`], [`ServeArgs`]), then [`ServeArgs::resolve`] into a checked [`ServerConfig`] that
+//! holds everything the server needs (token table, TLS key material) and nothing to re-check.
+//!
+//! Transport security is one of three modes ([`Security`]):
+//! - `--insecure`: plaintext, no authentication, loopback addresses only (local development);
+//! - `--tls-cert` and `--tls-key`: TLS, bearer tokens required, any address;
+//! - neither: plaintext with bearer tokens required, loopback addresses only (a TLS-terminating
+//!   proxy or ops tooling on the same host). A non-loopback address without TLS is refused, so
+//!   tokens never cross a network in clear.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::{TokenError, TokenTable};
+
+/// The environment variable holding `ROLE:TOKEN[:ACTOR]` entries, comma-separated.
+pub const TOKENS_ENV: &str = "DAOJIA_TOKENS";
+
+/// `daojia`: the home-services order-matching server.
+#[derive(Debug, Parser)]
+#[command(name = "daojia", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `daojia` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gRPC API (daojia.v1, health, reflection) over the embedded event store.
+    Serve(ServeArgs),
+}
+
+/// `daojia serve` options, as given.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of the embedded event store (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2113")]
+    pub listen: SocketAddr,
+    /// Bearer tokens file: one `ROLE TOKEN [ACTOR]` per line, `#` comments. Adds to the
+    /// tokens in the DAOJIA_TOKENS environment variable (`ROLE:TOKEN[:ACTOR],...`).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Local development: no TLS, no authentication (every caller is admin); only on a
+    /// loopback address.
+    #[arg(long, conflicts_with_all = ["tokens", "tls_cert", "tls_key"])]
+    pub insecure: bool,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish before their
+    /// connections are closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub shutdown_grace: u64,
+}
+
+/// The resolved configuration `run` takes.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// Directory of the embedded event store.
+    pub data_dir: PathBuf,
+    /// The address to bind (the caller binds it; `run` takes the listener).
+    pub listen: SocketAddr,
+    /// Transport security and authentication.
+    pub security: Security,
+    /// How long draining may take on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Transport security and authentication mode.
+#[derive(Debug)]
+pub enum Security {
+    /// Plaintext, no authentication; loopback only.
+    Insecure,
+    /// Plaintext, bearer tokens required; loopback only.
+    LoopbackPlaintext {
+        /// The configured tokens (at least one).
+        tokens: TokenTable,
+    },
+    /// TLS, bearer tokens required.
+    Tls {
+        /// The configured tokens (at least one).
+        tokens: TokenTable,
+        /// Certificate chain and key.
+        identity: TlsIdentity,
+    },
+}
+
+impl Security {
+    /// Whether the mode only allows loopback addresses.
+    pub fn loopback_only(&self) -> bool {
+        !matches!(self, Security::Tls { .. })
+    }
+}
+
+/// PEM certificate chain and private key, read at startup.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain, PEM.
+    pub cert_pem: Vec<u8>,
+    /// The private key, PEM.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &"<hidden>")
+            .finish()
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--insecure` on a non-loopback address.
+    #[error(
+        "refusing to listen on {0} with --insecure: insecure mode (no TLS, no authentication) \
+         only listens on a loopback address such as 127.0.0.1 or [::1]; for other addresses \
+         drop --insecure and give --tls-cert, --tls-key and tokens"
+    )]
+    InsecureNotLoopback(SocketAddr),
+    /// Plaintext on a non-loopback address.
+    #[error(
+        "refusing to serve plaintext on {0}: bearer tokens would cross the network in clear; \
+         give --tls-cert and --tls-key, or listen on a loopback address"
+    )]
+    PlaintextNotLoopback(SocketAddr),
+    /// Authentication is on but no token is configured.
+    #[error(
+        "no bearer tokens configured: give --tokens FILE or set {TOKENS_ENV}=role:token,... \
+         (or use --insecure for local development)"
+    )]
+    NoTokens,
+    /// A token entry is invalid.
+    #[error("invalid token configuration: {0}")]
+    Token(#[from] TokenError),
+    /// A file could not be read.
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        /// What the file is for.
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl ServeArgs {
+    /// Checks the options and reads the tokens and TLS files. `env_tokens` is the value of
+    /// [`TOKENS_ENV`], passed in so that tests need not touch the process environment.
+    pub fn resolve(self, env_tokens: Option<&str>) -> Result<ServerConfig, ConfigError> {
+        let security = if self.insecure {
+            if !is_loopback(self.listen) {
+                return Err(ConfigError::InsecureNotLoopback(self.listen));
+            }
+            if env_tokens.is_some_and(|v| !v.trim().is_empty()) {
+                tracing::warn!("{TOKENS_ENV} is ignored with --insecure: nothing is authenticated");
+            }
+            Security::Insecure
+        } else {
+            let mut tokens = TokenTable::default();
+            if let Some(path) = &self.tokens {
+                let text = read_to_string("tokens file", path)?;
+                tokens.add_file(&text, &path.display().to_string())?;
+            }
+            if let Some(value) = env_tokens {
+                tokens.add_env(value, TOKENS_ENV)?;
+            }
+            if tokens.is_empty() {
+                return Err(ConfigError::NoTokens);
+            }
+            match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Security::Tls {
+                    tokens,
+                    identity: TlsIdentity {
+                        cert_pem: read("TLS certificate", cert)?,
+                        key_pem: read("TLS key", key)?,
+                    },
+                },
+                _ if is_loopback(self.listen) => Security::LoopbackPlaintext { tokens },
+                _ => return Err(ConfigError::PlaintextNotLoopback(self.listen)),
+            }
+        };
+        Ok(ServerConfig {
+            data_dir: self.data_dir,
+            listen: self.listen,
+            security,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        })
+    }
+}
+
+/// Whether `addr` is a loopback address (IPv4-mapped IPv6 included).
+pub fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_to_string(what: &'static str, path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["daojia", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(a) => a,
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let a = serve_args(&[]);
+        assert_eq!(a.data_dir, PathBuf::from("./data"));
+        assert_eq!(a.listen, "127.0.0.1:2113".parse().unwrap());
+        let c = a.resolve(Some("ops:ops-token-0123456789")).unwrap();
+        assert!(matches!(c.security, Security::LoopbackPlaintext { .. }));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn insecure_and_plaintext_refuse_non_loopback_addresses() {
+        for addr in ["0.0.0.0:2113", "[::]:2113", "10.0.0.5:2113"] {
+            let err = serve_args(&["--insecure", "--listen", addr])
+                .resolve(None)
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::InsecureNotLoopback(_)), "{err}");
+            let err = serve_args(&["--listen", addr])
+                .resolve(Some("ops:ops-token-0123456789"))
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::PlaintextNotLoopback(_)), "{err}");
+        }
+        for addr in [
+            "127.0.0.1:0",
+            "[::1]:0",
+            "127.8.9.10:2113",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            let c = serve_args(&["--insecure", "--listen", addr])
+                .resolve(None)
+                .unwrap();
+            assert!(matches!(c.security, Security::Insecure), "{addr}");
+        }
+    }
+
+    #[test]
+    fn authentication_needs_tokens_and_insecure_excludes_them() {
+        let err = serve_args(&[]).resolve(None).unwrap_err();
+        assert!(matches!(err, ConfigError::NoTokens), "{err}");
+        let err = serve_args(&[]).resolve(Some(" ")).unwrap_err();
+        assert!(matches!(err, ConfigError::NoTokens), "{err}");
+        assert!(
+            Cli::try_parse_from(["daojia", "serve", "--insecure", "--tokens", "t.txt"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["daojia", "serve", "--tls-cert", "c.pem"]).is_err());
+        let err = serve_args(&["--tokens", "/nonexistent/daojia-tokens.txt"])
+            .resolve(None)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read tokens file /nonexistent/daojia-tokens.txt"),
+            "{err}"
+        );
+    }
+}

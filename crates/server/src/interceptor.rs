@@ -1,0 +1,196 @@
+//! The authentication layer: checks `authorization: Bearer <token>` on every request except
+//! health checks and reflection, and puts the [`Caller`] into the request's extensions.
+//!
+//! It wraps the whole router (one place for every service), so a service added later is
+//! authenticated without doing anything. Services read the caller with
+//! [`caller`]; whether the role may do what it asks is the
+//! service's decision (PERMISSION_DENIED).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::Status;
+
+use crate::auth::{Caller, TokenTable};
+use crate::status::ApiError;
+
+/// gRPC path prefixes reachable without a token: load balancers and `grpcurl` need them before
+/// they hold any credentials, and they reveal nothing about the data.
+pub const PUBLIC_PATH_PREFIXES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+/// How requests are authenticated.
+#[derive(Debug)]
+pub enum AuthPolicy {
+    /// `--insecure`: no check; every request is [`Caller::insecure`].
+    Insecure,
+    /// A valid bearer token from the table is required.
+    Tokens(TokenTable),
+}
+
+/// The tower layer installing [`Authenticate`] around the router.
+#[derive(Clone, Debug)]
+pub struct AuthLayer {
+    policy: Arc<AuthPolicy>,
+}
+
+impl AuthLayer {
+    /// A layer enforcing `policy`.
+    pub fn new(policy: AuthPolicy) -> Self {
+        AuthLayer {
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// The service made by [`AuthLayer`].
+#[derive(Clone, Debug)]
+pub struct Authenticate<S> {
+    inner: S,
+    policy: Arc<AuthPolicy>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for Authenticate<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let path = req.uri().path();
+        if PUBLIC_PATH_PREFIXES.iter().any(|p| path.starts_with(p)) {
+            return Box::pin(self.inner.call(req));
+        }
+        let caller = match &*self.policy {
+            AuthPolicy::Insecure => Ok(Caller::insecure()),
+            AuthPolicy::Tokens(table) => authenticate(table, req.headers()),
+        };
+        match caller {
+            Ok(caller) => {
+                tracing::debug!(path, role = %caller.role, actor = %caller.actor, "authenticated");
+                req.extensions_mut().insert(caller);
+                Box::pin(self.inner.call(req))
+            }
+            Err(refusal) => {
+                tracing::warn!(path, reason = refusal.log_reason(), "request refused");
+                let response = Status::from(ApiError::Unauthenticated(refusal)).into_http::<R>();
+                Box::pin(std::future::ready(Ok(response)))
+            }
+        }
+    }
+}
+
+/// Why a request was not authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthRefusal {
+    /// No `authorization` header.
+    Missing,
+    /// The header is not `Bearer <token>`.
+    Malformed,
+    /// The token is not configured.
+    UnknownToken,
+}
+
+impl AuthRefusal {
+    fn log_reason(self) -> &'static str {
+        match self {
+            AuthRefusal::Missing => "no authorization header",
+            AuthRefusal::Malformed => "authorization header is not a bearer token",
+            AuthRefusal::UnknownToken => "unknown bearer token",
+        }
+    }
+}
+
+fn authenticate(table: &TokenTable, headers: &http::HeaderMap) -> Result<Caller, AuthRefusal> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(AuthRefusal::Missing)?;
+    let value = value.to_str().map_err(|_| AuthRefusal::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthRefusal::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthRefusal::Malformed);
+    }
+    table
+        .authenticate(token.trim())
+        .cloned()
+        .ok_or(AuthRefusal::UnknownToken)
+}
+
+/// The authenticated caller of a request.
+///
+/// Every request past [`AuthLayer`] has one; a missing one means the service was mounted
+/// without the layer, and is refused rather than trusted.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Caller, ApiError> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .ok_or(ApiError::Unauthenticated(AuthRefusal::Missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn table() -> TokenTable {
+        let mut t = TokenTable::default();
+        t.add("ops", "ops-token-0123456789", Some("alice"), "test")
+            .unwrap();
+        t
+    }
+
+    fn headers(value: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_header_is_parsed_strictly() {
+        let t = table();
+        let ok = authenticate(&t, &headers("Bearer ops-token-0123456789")).unwrap();
+        assert_eq!((ok.role, ok.actor.as_str()), (Role::Ops, "alice"));
+        let lower = authenticate(&t, &headers("bearer ops-token-0123456789")).unwrap();
+        assert_eq!(lower.role, Role::Ops);
+        let cases = [
+            ("Basic ops-token-0123456789", AuthRefusal::Malformed),
+            ("ops-token-0123456789", AuthRefusal::Malformed),
+            ("Bearer ops-token-012345678", AuthRefusal::UnknownToken),
+            ("Bearer ", AuthRefusal::UnknownToken),
+        ];
+        for (value, want) in cases {
+            assert_eq!(authenticate(&t, &headers(value)), Err(want), "{value:?}");
+        }
+        assert_eq!(
+            authenticate(&t, &http::HeaderMap::new()),
+            Err(AuthRefusal::Missing)
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! daojia's gRPC server: the daojia.v1 services, gRPC health and reflection on one port, bearer
+//! token authentication, the one mapping from errors to gRPC statuses, and [`run`], which the
+//! `daojia` binary and the integration tests call with a bound listener and a shutdown future.
+//!
+//! Only this crate sees prost and tonic types (STYLE.md rule 9).
+
+pub mod auth;
+pub mod config;
+pub mod interceptor;
+pub mod meta;
+mod server;
+pub mod signal;
+pub mod status;
+pub mod store_slot;
+
+pub use config::{Cli, Command, ServeArgs, ServerConfig};
+pub use server::{ServeError, run};
+pub use status::ApiError;
+
+/// Generated daojia.v1 protobuf types, clients and servers.
+#[allow(missing_docs, unused_qualifications, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("daojia.v1");
+
+    /// The encoded file descriptor set of daojia.v1 (served by reflection).
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("daojia_descriptor");
+}

@@ -1,0 +1,224 @@
+//! [`run`]: serves every gRPC service on one listener until the shutdown future resolves,
+//! then drains in-flight requests and closes the event store.
+//!
+//! Startup order: the router starts answering at once, with health NOT_SERVING, while the
+//! embedded store opens (recovery) on the blocking pool; health turns SERVING when it is open.
+//! If it cannot be opened the server stops and `run` returns the error. On shutdown health
+//! turns NOT_SERVING, the listener stops accepting, connections get a GOAWAY and in-flight
+//! requests finish (up to the configured grace period), then the store is closed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use daojia_store::{EmbeddedStore, StoreError};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+use tonic::server::NamedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::{Security, ServerConfig, is_loopback};
+use crate::interceptor::{AuthLayer, AuthPolicy};
+use crate::meta::MetaService;
+use crate::pb;
+use crate::store_slot::StoreSlot;
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener's address is not loopback but the security mode requires it.
+    #[error("refusing to serve on {0}: without TLS the server only listens on a loopback address")]
+    NotLoopback(SocketAddr),
+    /// The listener's address is unknown.
+    #[error("cannot read the listener's address: {0}")]
+    Listener(#[source] std::io::Error),
+    /// The TLS certificate or key was refused.
+    #[error("invalid TLS certificate or key: {0}")]
+    Tls(#[source] tonic::transport::Error),
+    /// The reflection service could not read the descriptor sets.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The event store could not be opened.
+    #[error("cannot open the event store in {dir}: {source}")]
+    OpenStore {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// The transport failed.
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[source] tonic::transport::Error),
+}
+
+/// Serves daojia on `listener` until `shutdown` resolves, then drains and closes the store.
+///
+/// Returns an error if the configuration does not fit the listener (a non-loopback address
+/// without TLS), if the store cannot be opened, or if the transport fails.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let local = listener.local_addr().map_err(ServeError::Listener)?;
+    if config.security.loopback_only() && !is_loopback(local) {
+        return Err(ServeError::NotLoopback(local));
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_health(&health, ServingStatus::NotServing).await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let slot = StoreSlot::default();
+
+    let (mode, policy, tls) = match config.security {
+        Security::Insecure => ("insecure", AuthPolicy::Insecure, None),
+        Security::LoopbackPlaintext { tokens } => {
+            ("plaintext, bearer tokens", AuthPolicy::Tokens(tokens), None)
+        }
+        Security::Tls { tokens, identity } => (
+            "TLS, bearer tokens",
+            AuthPolicy::Tokens(tokens),
+            Some(Identity::from_pem(identity.cert_pem, identity.key_pem)),
+        ),
+    };
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
+    if let Some(identity) = tls {
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(ServeError::Tls)?;
+    }
+    let router = builder
+        .layer(AuthLayer::new(policy))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::meta_server::MetaServer::new(MetaService::new(
+            slot.clone(),
+        )));
+
+    // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
+    // open; `draining` tells the grace timer that draining has begun.
+    let (open_failed_tx, open_failed_rx) = oneshot::channel::<()>();
+    let draining = Arc::new(Notify::new());
+    let stop = {
+        let health = health.clone();
+        let draining = draining.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => tracing::info!("shutdown requested, draining"),
+                Ok(()) = open_failed_rx => tracing::info!("stopping: the store did not open"),
+            }
+            set_health(&health, ServingStatus::NotServing).await;
+            draining.notify_one();
+        }
+    };
+
+    let opening = tokio::spawn(open_store(
+        config.data_dir.clone(),
+        slot.clone(),
+        health.clone(),
+        open_failed_tx,
+    ));
+    tracing::info!(addr = %local, mode, data_dir = %config.data_dir.display(), "listening");
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serve = Box::pin(router.serve_with_incoming_shutdown(incoming, stop));
+    let grace = config.shutdown_grace;
+    let served = tokio::select! {
+        r = serve => r.map_err(ServeError::Transport),
+        () = async { draining.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "requests still running after the grace period; closing their connections");
+            Ok(())
+        }
+    };
+
+    // The store task owns the data dir until it has finished opening (the blocking open
+    // cannot be cancelled), so wait for it either way.
+    let opened = match opening.await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::Internal(format!("store open task failed: {e}"))),
+    };
+    close_store(slot).await;
+    served?;
+    opened.map_err(|source| ServeError::OpenStore {
+        dir: config.data_dir,
+        source,
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn set_health(health: &HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health
+        .set_service_status(
+            <pb::meta_server::MetaServer<MetaService> as NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
+/// Opens the store on the blocking pool and fills the slot; health turns SERVING.
+async fn open_store(
+    dir: PathBuf,
+    slot: StoreSlot,
+    health: HealthReporter,
+    failed: oneshot::Sender<()>,
+) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let task_dir = dir.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&task_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", task_dir.display()))
+        })?;
+        EmbeddedStore::open(&task_dir)
+    })
+    .await
+    .unwrap_or_else(|e| Err(StoreError::Internal(format!("store open task failed: {e}"))));
+    match opened {
+        Ok(store) => {
+            slot.set(store);
+            set_health(&health, ServingStatus::Serving).await;
+            tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "event store open, serving");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot open the event store");
+            let _ = failed.send(());
+            Err(e)
+        }
+    }
+}
+
+/// Closes the store (its writer thread stops after the queued appends and it writes its index
+/// snapshot) once no service holds it any more.
+async fn close_store(slot: StoreSlot) {
+    match slot.into_store() {
+        Ok(Some(store)) => {
+            // Dropping the last handle joins the writer thread: do it on the blocking pool.
+            let closed = tokio::task::spawn_blocking(move || drop(store)).await;
+            match closed {
+                Ok(()) => tracing::info!("event store closed"),
+                Err(e) => tracing::error!(error = %e, "closing the event store failed"),
+            }
+        }
+        Ok(None) => {}
+        Err(_still_shared) => tracing::warn!(
+            "connections past the grace period still hold the event store; it closes when \
+             they end"
+        ),
+    }
+}

@@ -1,0 +1,316 @@
+//! The one place where errors become gRPC statuses (DESIGN.md section 5, STYLE.md rule 11).
+//!
+//! Handlers return [`ApiError`] (every error they meet converts into it with `?`) and tonic
+//! gets a [`Status`] from `From<ApiError>`. Details follow google.rpc `error_details.proto`
+//! through `tonic-types`: `BadRequest` field violations for bad input, `ErrorInfo` with a
+//! reason code for rule and concurrency failures, `ResourceInfo` for unknown ids and
+//! `RequestInfo` carrying the incident id of an internal error. Internal errors are logged
+//! with that id and never echoed to the caller.
+//!
+//! The domain's `DomainError` joins as one more variant when `daojia-domain` exists: rule
+//! violations map to FAILED_PRECONDITION with the rule's reason code, bad input to
+//! INVALID_ARGUMENT with field violations.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use daojia_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::auth::Role;
+use crate::interceptor::AuthRefusal;
+
+/// The `ErrorInfo.domain` of every daojia error.
+pub const ERROR_DOMAIN: &str = "daojia";
+
+/// One bad input field: its path in the request (`order.address.lat`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field's path in the request message, dot-separated, as in the proto.
+    pub field: String,
+    /// What is wrong with it, lowercase, no trailing period.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Everything a daojia.v1 handler can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed; every bad field is listed.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// No valid credentials.
+    #[error("unauthenticated")]
+    Unauthenticated(AuthRefusal),
+    /// The caller's role may not do this.
+    #[error("role {role} may not {action}")]
+    PermissionDenied {
+        /// The caller's role.
+        role: Role,
+        /// What it tried, for the message (`adjust credit`).
+        action: &'static str,
+    },
+    /// The event store is still opening (recovery after a restart).
+    #[error("the event store is still opening")]
+    StoreOpening,
+    /// The event store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    let parts: Vec<String> = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect();
+    parts.join("; ")
+}
+
+impl ApiError {
+    /// An INVALID_ARGUMENT for one field.
+    pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
+        ApiError::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::InvalidArgument(violations) => {
+                let message = e_message(&violations);
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ApiError::Unauthenticated(refusal) => Status::unauthenticated(match refusal {
+                AuthRefusal::Missing => "missing credentials: send `authorization: Bearer <token>`",
+                AuthRefusal::Malformed => {
+                    "malformed credentials: the authorization header must be `Bearer <token>`"
+                }
+                AuthRefusal::UnknownToken => "invalid bearer token",
+            }),
+            ApiError::PermissionDenied { role, action } => with_reason(
+                Code::PermissionDenied,
+                format!("role {role} may not {action}"),
+                "ROLE_NOT_ALLOWED",
+                [("role", role.to_string())],
+            ),
+            ApiError::StoreOpening => with_reason(
+                Code::Unavailable,
+                "the event store is still opening; retry shortly".into(),
+                "STORE_OPENING",
+                [],
+            ),
+            ApiError::Store(e) => store_status(e),
+        }
+    }
+}
+
+fn e_message(violations: &[FieldViolation]) -> String {
+    match violations {
+        [one] => format!("invalid {}: {}", one.field, one.description),
+        _ => format!("invalid request: {}", describe(violations)),
+    }
+}
+
+fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::WrongExpectedVersion {
+            stream,
+            expected,
+            actual,
+        } => with_reason(
+            Code::Aborted,
+            format!(
+                "concurrent change to {stream}: expected {expected}, found {actual}; nothing was \
+                 written, reload and retry"
+            ),
+            "WRONG_EXPECTED_VERSION",
+            [
+                ("stream", stream),
+                ("expected", expected.to_string()),
+                ("actual", actual.to_string()),
+            ],
+        ),
+        StoreError::StreamDeleted { stream } => with_reason(
+            Code::FailedPrecondition,
+            format!("{stream} is deleted"),
+            "STREAM_DELETED",
+            [("stream", stream)],
+        ),
+        StoreError::StreamNotFound { stream } => Status::with_error_details(
+            Code::NotFound,
+            format!("{stream} not found"),
+            ErrorDetails::with_resource_info("stream", stream, "", "no such stream"),
+        ),
+        StoreError::InvalidArgument(message) => Status::invalid_argument(message),
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(%cause, "event store unavailable");
+            with_reason(
+                Code::Unavailable,
+                "the event store is unavailable; retry later".into(),
+                "STORE_UNAVAILABLE",
+                [],
+            )
+        }
+        other => internal(&other),
+    }
+}
+
+fn with_reason<const N: usize>(
+    code: Code,
+    message: String,
+    reason: &str,
+    metadata: [(&str, String); N],
+) -> Status {
+    let metadata: HashMap<String, String> = metadata
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+/// Logs `cause` under a fresh incident id and answers INTERNAL naming only that id.
+fn internal(cause: &dyn std::error::Error) -> Status {
+    let incident = incident_id();
+    tracing::error!(incident = %incident, %cause, "internal error");
+    Status::with_error_details(
+        Code::Internal,
+        format!("internal error (incident {incident})"),
+        ErrorDetails::with_request_info(incident, ""),
+    )
+}
+
+/// A 16-hex-digit id, unique within the process and unpredictable across processes.
+fn incident_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let keys = KEYS.get_or_init(std::hash::RandomState::new);
+    format!("{:016x}", keys.hash_one(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daojia_store::{CurrentRevision, ExpectedRevision, Revision};
+
+    fn status(e: impl Into<ApiError>) -> Status {
+        Status::from(e.into())
+    }
+
+    #[test]
+    fn bad_input_lists_every_field_violation() {
+        let s = status(ApiError::InvalidArgument(vec![
+            FieldViolation::new("address.lat", "must be within [-90, 90]"),
+            FieldViolation::new("service_code", "unknown service type \"xyz\""),
+        ]));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(
+            s.message().contains("address.lat: must be within"),
+            "{}",
+            s.message()
+        );
+        let bad = s.get_details_bad_request().expect("BadRequest details");
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(fields, ["address.lat", "service_code"]);
+        let one = status(ApiError::invalid_field("stars", "must be 1 to 5"));
+        assert_eq!(one.message(), "invalid stars: must be 1 to 5");
+    }
+
+    #[test]
+    fn store_errors_map_to_codes_with_reasons() {
+        let conflict = status(StoreError::WrongExpectedVersion {
+            stream: "order-1".into(),
+            expected: ExpectedRevision::Exact(Revision(3)),
+            actual: CurrentRevision::Current(Revision(4)),
+        });
+        assert_eq!(conflict.code(), Code::Aborted);
+        let info = conflict.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "WRONG_EXPECTED_VERSION");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata["stream"], "order-1");
+
+        let deleted = status(StoreError::StreamDeleted {
+            stream: "order-2".into(),
+        });
+        assert_eq!(deleted.code(), Code::FailedPrecondition);
+        assert_eq!(
+            deleted.get_details_error_info().unwrap().reason,
+            "STREAM_DELETED"
+        );
+
+        let missing = status(StoreError::StreamNotFound {
+            stream: "order-3".into(),
+        });
+        assert_eq!(missing.code(), Code::NotFound);
+        assert_eq!(
+            missing.get_details_resource_info().unwrap().resource_name,
+            "order-3"
+        );
+
+        let invalid = status(StoreError::InvalidArgument("event too large".into()));
+        assert_eq!(invalid.code(), Code::InvalidArgument);
+
+        let unavailable = status(StoreError::Unavailable("poisoned by EIO".into()));
+        assert_eq!(unavailable.code(), Code::Unavailable);
+        assert!(!unavailable.message().contains("EIO"), "cause echoed");
+    }
+
+    #[test]
+    fn internal_errors_are_not_echoed_but_carry_an_incident_id() {
+        for e in [
+            StoreError::Corrupt("segment 00000003.log offset 4096: bad crc".into()),
+            StoreError::Internal("read task failed: panic".into()),
+        ] {
+            let s = status(e);
+            assert_eq!(s.code(), Code::Internal);
+            assert!(!s.message().contains("crc") && !s.message().contains("panic"));
+            let id = s
+                .get_details_request_info()
+                .expect("RequestInfo")
+                .request_id;
+            assert_eq!(id.len(), 16);
+            assert!(s.message().contains(&id));
+        }
+        assert_ne!(incident_id(), incident_id());
+    }
+
+    #[test]
+    fn auth_and_permission_errors() {
+        let s = status(ApiError::Unauthenticated(AuthRefusal::Missing));
+        assert_eq!(s.code(), Code::Unauthenticated);
+        let s = status(ApiError::PermissionDenied {
+            role: Role::Analytics,
+            action: "adjust credit",
+        });
+        assert_eq!(s.code(), Code::PermissionDenied);
+        assert_eq!(s.message(), "role analytics may not adjust credit");
+        let s = status(ApiError::StoreOpening);
+        assert_eq!(s.code(), Code::Unavailable);
+    }
+}
