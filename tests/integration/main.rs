@@ -1,5 +1,6 @@
 //! daojia's integration tests, one binary. Each module covers one component through its
 //! public API, with real storage and a real server on port 0.
 
+mod orders;
 mod server;
 mod store;

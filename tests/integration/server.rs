@@ -136,7 +136,12 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
     wait_serving(channel.clone()).await;
 
     let mut health = HealthClient::new(channel.clone());
-    for service in ["", "daojia.v1.Meta"] {
+    for service in [
+        "",
+        "daojia.v1.Meta",
+        "daojia.v1.CustomerApp",
+        "daojia.v1.WorkerApp",
+    ] {
         let status = health
             .check(HealthCheckRequest {
                 service: service.into(),
@@ -167,7 +172,9 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
     assert_eq!(
         names,
         [
+            "daojia.v1.CustomerApp",
             "daojia.v1.Meta",
+            "daojia.v1.WorkerApp",
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection"
         ]

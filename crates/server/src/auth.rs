@@ -108,6 +108,18 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// PERMISSION_DENIED unless the caller has `role` (or is `admin`, which may do everything).
+    pub fn require(&self, role: Role, action: &'static str) -> Result<(), crate::ApiError> {
+        if self.role == role || self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(crate::ApiError::PermissionDenied {
+                role: self.role,
+                action,
+            })
+        }
+    }
+
     /// The caller of every request in `--insecure` mode: an admin named `insecure-local`.
     pub fn insecure() -> Self {
         Caller {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{TokenError, TokenTable};
+use crate::clock::Clock;
 
 /// The environment variable holding `ROLE:TOKEN[:ACTOR]` entries, comma-separated.
 pub const TOKENS_ENV: &str = "DAOJIA_TOKENS";
@@ -76,6 +77,8 @@ pub struct ServerConfig {
     pub security: Security,
     /// How long draining may take on shutdown.
     pub shutdown_grace: Duration,
+    /// Where commands get `now` (the system clock; tests set a manual one).
+    pub clock: Clock,
 }
 
 /// Transport security and authentication mode.
@@ -200,6 +203,7 @@ impl ServeArgs {
             listen: self.listen,
             security,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            clock: Clock::system(),
         })
     }
 }

@@ -5,14 +5,22 @@
 //! Only this crate sees prost and tonic types (STYLE.md rule 9).
 
 pub mod auth;
+pub mod clock;
 pub mod config;
+pub mod customer_app;
 pub mod interceptor;
 pub mod meta;
+pub mod min_position;
+pub mod order_commands;
+pub mod order_requests;
+pub mod order_view;
 mod server;
 pub mod signal;
 pub mod status;
 pub mod store_slot;
+pub mod worker_app;
 
+pub use clock::Clock;
 pub use config::{Cli, Command, ServeArgs, ServerConfig};
 pub use server::{ServeError, run};
 pub use status::ApiError;
@@ -21,6 +29,8 @@ pub use status::ApiError;
 #[allow(missing_docs, unused_qualifications, clippy::all)]
 pub mod pb {
     tonic::include_proto!("daojia.v1");
+
+    pub use prost_types::Timestamp;
 
     /// The encoded file descriptor set of daojia.v1 (served by reflection).
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("daojia_descriptor");

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use daojia_domain::OrderTerms;
 use daojia_store::{EmbeddedStore, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
@@ -22,10 +23,12 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::config::{Security, ServerConfig, is_loopback};
+use crate::customer_app::CustomerAppService;
 use crate::interceptor::{AuthLayer, AuthPolicy};
 use crate::meta::MetaService;
 use crate::pb;
 use crate::store_slot::StoreSlot;
+use crate::worker_app::WorkerAppService;
 
 /// Why the server could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +110,13 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(pb::meta_server::MetaServer::new(MetaService::new(
             slot.clone(),
-        )));
+        )))
+        .add_service(pb::customer_app_server::CustomerAppServer::new(
+            CustomerAppService::new(slot.clone(), config.clock.clone(), OrderTerms::default()),
+        ))
+        .add_service(pb::worker_app_server::WorkerAppServer::new(
+            WorkerAppService::new(slot.clone(), config.clock.clone()),
+        ));
 
     // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
     // open; `draining` tells the grace timer that draining has begun.
@@ -163,12 +172,13 @@ pub async fn run(
 
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
-    health
-        .set_service_status(
-            <pb::meta_server::MetaServer<MetaService> as NamedService>::NAME,
-            status,
-        )
-        .await;
+    for service in [
+        <pb::meta_server::MetaServer<MetaService> as NamedService>::NAME,
+        <pb::customer_app_server::CustomerAppServer<CustomerAppService> as NamedService>::NAME,
+        <pb::worker_app_server::WorkerAppServer<WorkerAppService> as NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
 }
 
 /// Opens the store on the blocking pool and fills the slot; health turns SERVING.

@@ -7,15 +7,16 @@
 //! `RequestInfo` carrying the incident id of an internal error. Internal errors are logged
 //! with that id and never echoed to the caller.
 //!
-//! The domain's `DomainError` joins as one more variant when `daojia-domain` exists: rule
-//! violations map to FAILED_PRECONDITION with the rule's reason code, bad input to
-//! INVALID_ARGUMENT with field violations.
+//! The domain's `DomainError` maps by its `kind()`: rule violations to FAILED_PRECONDITION with
+//! the rule's `reason()` code in `ErrorInfo`, bad input to INVALID_ARGUMENT with a field
+//! violation (and the reason code), unknown things to NOT_FOUND, broken data to INTERNAL.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use daojia_store::StoreError;
+use daojia_domain::{DomainError, ErrorKind};
+use daojia_store::{Position, StoreError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -68,6 +69,17 @@ pub enum ApiError {
     /// The event store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The domain refused a command (or found stored data it cannot read).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A query's `min_position` was not reached within the wait bound.
+    #[error("position {min_position} not reached (committed end {head})")]
+    PositionNotReached {
+        /// What the caller asked for.
+        min_position: Position,
+        /// The store's committed end when the wait gave up.
+        head: Position,
+    },
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -118,7 +130,75 @@ impl From<ApiError> for Status {
                 [],
             ),
             ApiError::Store(e) => store_status(e),
+            ApiError::Domain(e) => domain_status(&e),
+            ApiError::PositionNotReached { min_position, head } => with_reason(
+                Code::Unavailable,
+                format!(
+                    "position {min_position} is not committed yet (committed end {head}); retry \
+                     shortly"
+                ),
+                "POSITION_NOT_REACHED",
+                [
+                    ("min_position", min_position.0.to_string()),
+                    ("head", head.0.to_string()),
+                ],
+            ),
         }
+    }
+}
+
+fn domain_status(e: &DomainError) -> Status {
+    let reason = e.reason();
+    match e.kind() {
+        ErrorKind::InvalidArgument => {
+            let mut details =
+                ErrorDetails::with_bad_request(vec![tonic_types::FieldViolation::new(
+                    domain_field(e),
+                    e.to_string(),
+                )]);
+            details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+            Status::with_error_details(
+                Code::InvalidArgument,
+                format!("invalid {}: {e}", domain_field(e)),
+                details,
+            )
+        }
+        ErrorKind::FailedPrecondition => {
+            with_reason(Code::FailedPrecondition, e.to_string(), reason, [])
+        }
+        ErrorKind::NotFound => {
+            let mut details = ErrorDetails::with_resource_info("", e.to_string(), "", "not found");
+            details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+            Status::with_error_details(Code::NotFound, e.to_string(), details)
+        }
+        ErrorKind::Internal => internal(e),
+    }
+}
+
+/// The request field a domain validation error is about, for its field violation. Handlers
+/// validate named fields at the boundary (`TryFrom`); this covers what only `decide` can judge
+/// (it needs the order's terms or `now`).
+fn domain_field(e: &DomainError) -> &'static str {
+    match e {
+        DomainError::InvalidId { kind, .. } => match *kind {
+            "order" => "order_id",
+            "customer" => "customer_id",
+            "worker" => "worker_id",
+            "complaint" => "complaint_id",
+            _ => "id",
+        },
+        DomainError::InvalidServiceCode { .. } => "service_code",
+        DomainError::NegativeMoney { field, .. }
+        | DomainError::EmptyText { field }
+        | DomainError::TextTooLong { field, .. } => field,
+        DomainError::QuantityOutOfRange { .. } => "quantity",
+        DomainError::WorkersOutOfRange { .. } => "workers",
+        DomainError::InvalidLocation { .. } => "location",
+        DomainError::InvalidWindow { .. } => "window_end",
+        DomainError::InvalidRating { .. } => "stars",
+        DomainError::TooManyTags { .. } => "tags",
+        DomainError::InvalidGrabDeadline { .. } => "grab_pool.deadline",
+        _ => "request",
     }
 }
 
@@ -298,6 +378,47 @@ mod tests {
             assert!(s.message().contains(&id));
         }
         assert_ne!(incident_id(), incident_id());
+    }
+
+    #[test]
+    fn domain_errors_map_by_kind_with_their_reason_codes() {
+        use daojia_domain::OrderId;
+        use daojia_domain::order::OrderPhase;
+
+        let refused = status(DomainError::ReviewBeforeService {
+            order: OrderId::from_u128(1),
+            phase: OrderPhase::Open,
+        });
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        let info = refused.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "REVIEW_BEFORE_SERVICE");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+
+        let bad = status(DomainError::TextTooLong {
+            field: "text",
+            max: 1_000,
+        });
+        assert_eq!(bad.code(), Code::InvalidArgument);
+        let fields = bad.get_details_bad_request().expect("BadRequest");
+        assert_eq!(fields.field_violations[0].field, "text");
+        assert_eq!(
+            bad.get_details_error_info().unwrap().reason,
+            "TEXT_TOO_LONG"
+        );
+
+        let missing = status(DomainError::OrderNotPosted);
+        assert_eq!(missing.code(), Code::NotFound);
+        assert_eq!(
+            missing.get_details_error_info().unwrap().reason,
+            "ORDER_NOT_FOUND"
+        );
+
+        let broken = status(DomainError::MalformedEvent {
+            event_type: "OrderPosted".into(),
+            reason: "secret detail".into(),
+        });
+        assert_eq!(broken.code(), Code::Internal);
+        assert!(!broken.message().contains("secret"));
     }
 
     #[test]

@@ -1,0 +1,398 @@
+//! The projector runtime: one task per projection subscribes to `$all`, applies every event in
+//! commit order, and publishes the position it has applied up to.
+//!
+//! Checkpoint: the position of the last applied event, kept in memory (see the crate docs for
+//! why it is not persisted). Every event of `$all` advances it, including events the read model
+//! ignores (system streams, unknown types), so that "applied up to `p`" means "has seen every
+//! event at or below `p`".
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use daojia_store::{
+    AllOptions, AllStart, Direction, EventStore, EventSubscription, Position, RecordedEvent,
+    SubscribeFrom, SubscriptionItem,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{DomainRecord, ProjectionError};
+
+/// How many events a rebuild reads per page.
+const REBUILD_PAGE: usize = 1_024;
+
+/// Consecutive failed subscriptions (without an event applied in between) before the projector
+/// gives up and stops.
+pub const MAX_RETRIES: u32 = 5;
+
+/// The wait before the first retry; each further retry doubles it.
+const RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
+
+/// A read model fed from `$all`.
+pub trait Projection: Send + Sync + 'static {
+    /// A stable name (used in errors, metrics and the admin "rebuild" command).
+    fn name(&self) -> &str;
+
+    /// Applies one event. Called once per event of `$all`, in commit order. Events that are
+    /// not for this model (system streams, unknown or malformed types) are ignored: a stored
+    /// event is a fact, and a read model never refuses one.
+    fn apply(&mut self, event: &RecordedEvent);
+}
+
+/// A read model over domain events: a [`Projection`] that sees each event already decoded
+/// (see [`decode`](crate::decode::decode)); events that do not decode are not shown to it.
+pub trait ReadModel: Send + Sync + 'static {
+    /// The projection's name.
+    const NAME: &'static str;
+
+    /// Applies one decoded event (`event` is the stored event it came from).
+    fn apply_record(&mut self, record: &DomainRecord, event: &RecordedEvent);
+}
+
+impl<M: ReadModel> Projection for M {
+    fn name(&self) -> &str {
+        M::NAME
+    }
+
+    fn apply(&mut self, event: &RecordedEvent) {
+        if let Ok(record) = crate::decode::decode(event) {
+            self.apply_record(&record, event);
+        }
+    }
+}
+
+/// Where a projector is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Position of the last applied event (`Position::START` before the first).
+    pub applied: Position,
+    /// Events applied since the model was (re)built.
+    pub events: u64,
+    /// The subscription has delivered all history at least once (it is live).
+    pub caught_up: bool,
+    /// Completed rebuilds.
+    pub rebuilds: u64,
+    /// The last subscription failure, if any (the projector retries, see [`MAX_RETRIES`]).
+    pub last_error: Option<String>,
+    /// Set once the projector has stopped, with the reason.
+    pub stopped: Option<String>,
+}
+
+/// How far a projection is behind the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lag {
+    /// Position of the newest committed event (`Position::START` for an empty store).
+    pub head: Position,
+    /// Position of the last applied event.
+    pub applied: Position,
+    /// `head − applied` in position units (log bytes for the embedded store); 0 when caught up.
+    pub behind: u64,
+}
+
+enum Command {
+    Rebuild(oneshot::Sender<Result<Position, ProjectionError>>),
+}
+
+struct Inner<P> {
+    name: String,
+    /// The read model. A std lock: it is held only to apply one event or to answer one query,
+    /// never across an `.await`, so readers and the single writer task never wait long.
+    model: RwLock<P>,
+    /// Progress, published after each applied event; waiters watch it.
+    progress: watch::Sender<Progress>,
+}
+
+/// A running projection: the handle queries go through. Dropping it stops the task.
+pub struct Projector<P, S> {
+    inner: Arc<Inner<P>>,
+    store: Arc<S>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl<P, S> std::fmt::Debug for Projector<P, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("name", &self.inner.name)
+            .field("progress", &*self.inner.progress.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Projection, S: EventStore> Projector<P, S> {
+    /// Starts a projection over `store` from position 0 on the current tokio runtime.
+    /// `make` builds an empty model (at start and for each rebuild).
+    pub fn spawn<F>(store: Arc<S>, make: F) -> Self
+    where
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let model = make();
+        let inner = Arc::new(Inner {
+            name: model.name().to_owned(),
+            model: RwLock::new(model),
+            progress: watch::Sender::new(Progress::default()),
+        });
+        let (commands, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(store.clone(), inner.clone(), make, rx));
+        Projector {
+            inner,
+            store,
+            commands,
+        }
+    }
+
+    /// The projection's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The position of the last applied event (the checkpoint).
+    pub fn position(&self) -> Position {
+        self.inner.progress.borrow().applied
+    }
+
+    /// A snapshot of the projector's progress.
+    pub fn progress(&self) -> Progress {
+        self.inner.progress.borrow().clone()
+    }
+
+    /// Answers a query from the model as it is now.
+    pub fn read<R>(&self, query: impl FnOnce(&P) -> R) -> R {
+        query(
+            &self
+                .inner
+                .model
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Waits until every event at or below `min` has been applied, at most `timeout`.
+    /// Returns the applied position (at least `min`).
+    pub async fn wait_for(
+        &self,
+        min: Position,
+        timeout: Duration,
+    ) -> Result<Position, ProjectionError> {
+        let mut rx = self.inner.progress.subscribe();
+        let reached = rx.wait_for(|p| p.applied >= min || p.stopped.is_some());
+        let progress = match tokio::time::timeout(timeout, reached).await {
+            Ok(Ok(progress)) => progress.clone(),
+            // The sender lives in `inner`, which we hold: it cannot be dropped.
+            Ok(Err(_)) => self.progress(),
+            Err(_) => {
+                return Err(ProjectionError::Timeout {
+                    projection: self.inner.name.clone(),
+                    wanted: min,
+                    applied: self.position(),
+                    waited: timeout,
+                });
+            }
+        };
+        if progress.applied >= min {
+            return Ok(progress.applied);
+        }
+        Err(self.stopped_error(progress.stopped))
+    }
+
+    /// [`wait_for`](Self::wait_for) `min`, then answers `query` (read-your-writes).
+    pub async fn read_at<R>(
+        &self,
+        min: Position,
+        timeout: Duration,
+        query: impl FnOnce(&P) -> R,
+    ) -> Result<R, ProjectionError> {
+        self.wait_for(min, timeout).await?;
+        Ok(self.read(query))
+    }
+
+    /// How far the model is behind the newest committed event.
+    pub async fn lag(&self) -> Result<Lag, ProjectionError> {
+        let applied = self.position();
+        let last = self
+            .store
+            .read_all(Direction::Backwards, AllStart::Edge, 1, None)
+            .await
+            .map_err(|source| ProjectionError::Store {
+                projection: self.inner.name.clone(),
+                source,
+            })?;
+        let head = last.events.first().map_or(Position::START, |e| e.position);
+        Ok(Lag {
+            head,
+            applied,
+            behind: head.0.saturating_sub(applied.0),
+        })
+    }
+
+    /// Rebuilds the model from position 0: a fresh model replays `$all` up to the live model's
+    /// position and then replaces it, so queries keep answering from the old model meanwhile.
+    /// Returns the position the rebuilt model was swapped in at.
+    pub async fn rebuild(&self) -> Result<Position, ProjectionError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || self.stopped_error(self.progress().stopped);
+        self.commands
+            .send(Command::Rebuild(tx))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    fn stopped_error(&self, reason: Option<String>) -> ProjectionError {
+        ProjectionError::Stopped {
+            projection: self.inner.name.clone(),
+            reason: reason.unwrap_or_else(|| "the projector task ended".into()),
+        }
+    }
+}
+
+impl<P: Projection> Inner<P> {
+    fn apply(&self, event: &RecordedEvent) {
+        self.model
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apply(event);
+        self.progress.send_modify(|p| {
+            p.applied = event.position;
+            p.events += 1;
+        });
+    }
+
+    fn stop(&self, reason: String) {
+        self.progress.send_modify(|p| p.stopped = Some(reason));
+    }
+}
+
+/// Why a subscription ended.
+enum Exit {
+    /// The handle was dropped: nobody can query this model any more.
+    Dropped,
+    /// The store closed for good.
+    Closed,
+    /// The subscription failed; it may be retried.
+    Failed(String),
+}
+
+/// Backoff before retry `attempt` (1-based) of a failed subscription.
+fn backoff(attempt: u32) -> Duration {
+    RETRY_FIRST_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(6))
+}
+
+async fn run<P, S, F>(
+    store: Arc<S>,
+    inner: Arc<Inner<P>>,
+    make: F,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) where
+    P: Projection,
+    S: EventStore,
+    F: Fn() -> P + Send + Sync + 'static,
+{
+    let mut failures = 0u32;
+    loop {
+        let applied = inner.progress.borrow().applied;
+        let from = if applied == Position::START {
+            SubscribeFrom::Start
+        } else {
+            SubscribeFrom::After(applied)
+        };
+        let error = match store.subscribe_all(from, AllOptions::default()).await {
+            Err(e) => format!("cannot subscribe to $all: {e}"),
+            Ok(mut subscription) => {
+                match follow(&mut subscription, &*store, &inner, &make, &mut commands).await {
+                    Exit::Dropped => return,
+                    Exit::Closed => return inner.stop("the store closed".into()),
+                    Exit::Failed(e) => e,
+                }
+            }
+        };
+        if inner.progress.borrow().applied > applied {
+            failures = 0; // it made progress: count retries afresh
+        }
+        failures += 1;
+        if failures > MAX_RETRIES {
+            return inner.stop(format!("{error} (gave up after {MAX_RETRIES} retries)"));
+        }
+        inner
+            .progress
+            .send_modify(|p| p.last_error = Some(error.clone()));
+        tokio::time::sleep(backoff(failures)).await;
+    }
+}
+
+/// Applies a subscription's events and serves commands until it ends.
+async fn follow<P, S, F>(
+    subscription: &mut S::Subscription,
+    store: &S,
+    inner: &Inner<P>,
+    make: &F,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+) -> Exit
+where
+    P: Projection,
+    S: EventStore,
+    F: Fn() -> P,
+{
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Rebuild(reply)) => {
+                    let _ = reply.send(rebuild(store, inner, make).await);
+                }
+                None => return Exit::Dropped,
+            },
+            item = subscription.next() => match item {
+                Some(Ok(SubscriptionItem::Event(event))) => inner.apply(&event),
+                Some(Ok(SubscriptionItem::CaughtUp)) => {
+                    inner.progress.send_modify(|p| p.caught_up = true);
+                }
+                Some(Ok(SubscriptionItem::Checkpoint(_))) => {}
+                Some(Err(e)) => return Exit::Failed(format!("subscription to $all failed: {e}")),
+                None => return Exit::Closed,
+            },
+        }
+    }
+}
+
+/// Builds a fresh model from position 0 up to the live model's position, then swaps it in.
+async fn rebuild<P, S, F>(
+    store: &S,
+    inner: &Inner<P>,
+    make: &F,
+) -> Result<Position, ProjectionError>
+where
+    P: Projection,
+    S: EventStore,
+    F: Fn() -> P,
+{
+    // The live model does not advance while this runs (this task is its only writer).
+    let target = inner.progress.borrow().applied;
+    let mut fresh = make();
+    let mut events = 0u64;
+    let mut start = AllStart::Edge;
+    let mut done = target == Position::START;
+    'pages: while !done {
+        let page = store
+            .read_all(Direction::Forwards, start, REBUILD_PAGE, None)
+            .await
+            .map_err(|source| ProjectionError::Store {
+                projection: inner.name.clone(),
+                source,
+            })?;
+        for event in &page.events {
+            if event.position > target {
+                break 'pages;
+            }
+            fresh.apply(event);
+            events += 1;
+            if event.position == target {
+                break 'pages;
+            }
+        }
+        done = page.end_of_log || page.events.is_empty();
+        start = AllStart::Position(page.next);
+    }
+    *inner.model.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+    inner.progress.send_modify(|p| {
+        p.events = events;
+        p.rebuilds += 1;
+    });
+    Ok(target)
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the projector runtime and the read models: real domain events decided by
+//! the domain crate, appended to an `EmbeddedStore` in a temporary directory.
+
+mod credit;
+mod decode;
+mod kpis;
+mod ops;
+mod orders;
+mod runtime;
+mod stopped;
+mod support;
+mod workers;

@@ -1,0 +1,121 @@
+//! `daojia.v1.CustomerApp`: the customer app backend posts, cancels, reviews and complains
+//! about orders and reads them back. Role `customer-app` (or `admin`).
+
+use daojia_domain::{DomainError, OrderTerms};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Role;
+use crate::clock::Clock;
+use crate::interceptor::caller;
+use crate::min_position;
+use crate::order_commands::{self, Executed};
+use crate::order_requests::{self, OrderRequest, PostOrderInput};
+use crate::order_view::order_view;
+use crate::pb;
+use crate::status::ApiError;
+use crate::store_slot::StoreSlot;
+
+/// The `daojia.v1.CustomerApp` service.
+#[derive(Clone, Debug)]
+pub struct CustomerAppService {
+    store: StoreSlot,
+    clock: Clock,
+    terms: OrderTerms,
+}
+
+impl CustomerAppService {
+    /// A service over `store`, deciding with `clock` and posting orders under `terms`.
+    pub fn new(store: StoreSlot, clock: Clock, terms: OrderTerms) -> Self {
+        CustomerAppService {
+            store,
+            clock,
+            terms,
+        }
+    }
+
+    async fn command<R>(
+        &self,
+        request: Request<R>,
+        action: &'static str,
+    ) -> Result<Response<pb::CommandReply>, Status>
+    where
+        OrderRequest: TryFrom<R, Error = ApiError>,
+    {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::CustomerApp, action)?;
+        let command = OrderRequest::try_from(request.into_inner())?;
+        let store = self.store.get()?;
+        let done = order_commands::execute(store, &self.clock, &caller, command).await?;
+        Ok(Response::new(reply(done)))
+    }
+}
+
+/// The reply of a command.
+pub fn reply(done: Executed) -> pb::CommandReply {
+    pb::CommandReply {
+        commit_position: done.position.0,
+        stream_revision: done.revision.0,
+        event_types: done.event_types,
+        order: done
+            .state
+            .order
+            .as_ref()
+            .map(|o| order_view(o, done.revision.0)),
+        replayed: done.replayed,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::customer_app_server::CustomerApp for CustomerAppService {
+    async fn post_order(
+        &self,
+        request: Request<pb::PostOrderRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::CustomerApp, "post orders")?;
+        let input = PostOrderInput::try_from(request.into_inner())?;
+        let store = self.store.get()?;
+        let standing = order_commands::customer_standing(store, input.customer).await?;
+        let command = input.into_request(standing, self.terms.clone());
+        let done = order_commands::execute(store, &self.clock, &caller, command).await?;
+        Ok(Response::new(reply(done)))
+    }
+
+    async fn cancel_order(
+        &self,
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "cancel orders").await
+    }
+
+    async fn review_order(
+        &self,
+        request: Request<pb::ReviewOrderRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "review orders").await
+    }
+
+    async fn file_complaint(
+        &self,
+        request: Request<pb::FileComplaintRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "file complaints").await
+    }
+
+    async fn get_order(
+        &self,
+        request: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        caller(&request)?.require(Role::CustomerApp, "read orders")?;
+        let query = request.into_inner();
+        let order_id = order_requests::get_order_id(&query)?;
+        let store = self.store.get()?;
+        min_position::wait_for(store, query.min_position).await?;
+        let recorded = order_commands::load_stream(store, &order_id.stream_name()).await?;
+        let state = order_commands::fold_order(&recorded)?;
+        match (state.order, recorded.last()) {
+            (Some(order), Some(last)) => Ok(Response::new(order_view(&order, last.revision.0))),
+            _ => Err(ApiError::from(DomainError::OrderNotPosted).into()),
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The API boundary of the order commands: `TryFrom<pb::…Request>` turns each daojia.v1
+//! request into domain values, validating every field and listing every bad one as a field
+//! violation (INVALID_ARGUMENT) before anything is loaded or decided (STYLE.md rule 9).
+//!
+//! What only the aggregate can judge (a window already started, text length against the
+//! order's rules, quantity limits of the service's pricing unit) is left to `decide`, whose
+//! errors map to the same statuses in `status.rs`.
+
+use std::str::FromStr;
+
+use daojia_domain::order::{
+    Checklist, ComplaintCategory, DispatchMode, GeoPoint, Party, PostOrder, ReviewTag,
+    ServiceWindow, SlotIndex, Stars,
+};
+use daojia_domain::{
+    Catalog, CustomerId, DomainError, EventId, OrderCommand, OrderId, OrderTerms, ServiceCode,
+    Standing, Timestamp,
+};
+
+use crate::pb;
+use crate::status::{ApiError, FieldViolation};
+
+/// The idempotency key of a command: a client-chosen, non-nil UUID. The ids of the events the
+/// command appends are derived from it, so a retry finds them (see `order_commands`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CommandId(u128);
+
+impl CommandId {
+    /// The key as a 128-bit number.
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// A fixed key, for tests.
+    #[cfg(test)]
+    pub fn from_u128_for_tests(value: u128) -> Self {
+        CommandId(value)
+    }
+}
+
+impl std::fmt::Display for CommandId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        EventId::from_u128(self.0).fmt(f)
+    }
+}
+
+/// A validated command on one order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderRequest {
+    /// The idempotency key.
+    pub command_id: CommandId,
+    /// The order the command is for.
+    pub order_id: OrderId,
+    /// The domain command.
+    pub command: OrderCommand,
+}
+
+/// A validated `PostOrder`; the customer's standing and the order terms are added by the
+/// handler (from the customer's credit stream and the configuration) to make the command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostOrderInput {
+    /// The idempotency key.
+    pub command_id: CommandId,
+    /// The new order.
+    pub order_id: OrderId,
+    /// The posting customer.
+    pub customer: CustomerId,
+    /// The service type (known to the catalogue).
+    pub service: ServiceCode,
+    /// Units.
+    pub quantity: u32,
+    /// Workers.
+    pub workers: u32,
+    /// When.
+    pub window: ServiceWindow,
+    /// Where.
+    pub location: GeoPoint,
+    /// How workers are found.
+    pub dispatch: DispatchMode,
+}
+
+impl PostOrderInput {
+    /// The domain command, with what the request cannot say.
+    pub fn into_request(self, customer_standing: Standing, terms: OrderTerms) -> OrderRequest {
+        OrderRequest {
+            command_id: self.command_id,
+            order_id: self.order_id,
+            command: OrderCommand::Post(Box::new(PostOrder {
+                order_id: self.order_id,
+                customer: self.customer,
+                customer_standing,
+                service: self.service,
+                quantity: self.quantity,
+                workers: self.workers,
+                window: self.window,
+                location: self.location,
+                dispatch: self.dispatch,
+                terms,
+            })),
+        }
+    }
+}
+
+/// Bad fields found so far. Every check that records a violation returns `None`, so a request
+/// whose checks all returned `Some` has none.
+#[derive(Debug, Default)]
+struct Fields(Vec<FieldViolation>);
+
+/// The seconds google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const PROTO_TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+impl Fields {
+    fn violation<T>(&mut self, field: &str, description: impl Into<String>) -> Option<T> {
+        self.0.push(FieldViolation::new(field, description));
+        None
+    }
+
+    fn required<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+        match value {
+            Some(v) => Some(v),
+            None => self.violation(field, "is required"),
+        }
+    }
+
+    fn id<T: FromStr<Err = DomainError>>(&mut self, field: &str, value: &str) -> Option<T> {
+        if value.is_empty() {
+            return self.violation(field, "is required");
+        }
+        match value.parse() {
+            Ok(id) => Some(id),
+            Err(_) => self.violation(field, "must be a UUID other than the nil UUID"),
+        }
+    }
+
+    fn command_id(&mut self, value: &str) -> Option<CommandId> {
+        self.id::<EventId>("command_id", value)
+            .map(|id| CommandId(id.uuid().as_u128()))
+    }
+
+    fn domain<T>(&mut self, field: &str, value: Result<T, DomainError>) -> Option<T> {
+        match value {
+            Ok(v) => Some(v),
+            Err(e) => self.violation(field, e.to_string()),
+        }
+    }
+
+    fn timestamp(
+        &mut self,
+        field: &str,
+        value: Option<&prost_types::Timestamp>,
+    ) -> Option<Timestamp> {
+        let ts = self.required(field, value)?;
+        if !(0..1_000_000_000).contains(&ts.nanos) {
+            return self.violation(field, "nanos must be within [0, 999999999]");
+        }
+        if !PROTO_TIMESTAMP_SECONDS.contains(&ts.seconds) {
+            return self.violation(field, "must be within years 0001 to 9999");
+        }
+        // In range by the checks above: |seconds| < 2.6e11, so the millis fit an i64.
+        Some(Timestamp(
+            ts.seconds * 1_000 + i64::from(ts.nanos / 1_000_000),
+        ))
+    }
+
+    fn location(&mut self, field: &str, value: Option<&pb::LatLon>) -> Option<GeoPoint> {
+        let p = self.required(field, value)?;
+        match GeoPoint::new(p.lat, p.lon) {
+            Ok(point) => Some(point),
+            Err(_) => self.violation(
+                field,
+                "must be WGS-84 degrees: lat within [-90, 90], lon within [-180, 180]",
+            ),
+        }
+    }
+
+    fn into_error(self) -> ApiError {
+        ApiError::InvalidArgument(self.0)
+    }
+}
+
+impl TryFrom<pb::PostOrderRequest> for PostOrderInput {
+    type Error = ApiError;
+
+    fn try_from(r: pb::PostOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let customer = f.id("customer_id", &r.customer_id);
+        let service = if r.service_code.is_empty() {
+            f.violation("service_code", "is required")
+        } else {
+            f.domain("service_code", r.service_code.parse::<ServiceCode>())
+                .and_then(|code| {
+                    let known = Catalog::builtin().and_then(|c| c.get(&code).map(|_| ()));
+                    match known {
+                        Ok(()) => Some(code),
+                        Err(e) => f.violation("service_code", e.to_string()),
+                    }
+                })
+        };
+        let quantity = match r.quantity {
+            0 => f.violation("quantity", "must be at least 1"),
+            q => Some(q),
+        };
+        let workers = match r.workers {
+            0 => f.violation("workers", "must be at least 1"),
+            w => Some(w),
+        };
+        let start = f.timestamp("window_start", r.window_start.as_ref());
+        let end = f.timestamp("window_end", r.window_end.as_ref());
+        let window = match (start, end) {
+            (Some(start), Some(end)) if end <= start => {
+                f.violation("window_end", "must be after window_start")
+            }
+            (Some(start), Some(end)) => Some(ServiceWindow { start, end }),
+            _ => None,
+        };
+        let location = f.location("location", r.location.as_ref());
+        let dispatch = match r.dispatch {
+            None | Some(pb::post_order_request::Dispatch::Platform(_)) => {
+                Some(DispatchMode::Platform)
+            }
+            Some(pb::post_order_request::Dispatch::Emergency(_)) => Some(DispatchMode::Emergency),
+            Some(pb::post_order_request::Dispatch::GrabPool(g)) => f
+                .timestamp("grab_pool.deadline", g.deadline.as_ref())
+                .map(|deadline| DispatchMode::GrabPool { deadline }),
+            Some(pb::post_order_request::Dispatch::Preferred(p)) => f
+                .id("preferred.worker_id", &p.worker_id)
+                .map(|worker| DispatchMode::Preferred { worker }),
+        };
+        let (
+            Some(command_id),
+            Some(order_id),
+            Some(customer),
+            Some(service),
+            Some(quantity),
+            Some(workers),
+            Some(window),
+            Some(location),
+            Some(dispatch),
+        ) = (
+            command_id, order_id, customer, service, quantity, workers, window, location, dispatch,
+        )
+        else {
+            return Err(f.into_error());
+        };
+        Ok(PostOrderInput {
+            command_id,
+            order_id,
+            customer,
+            service,
+            quantity,
+            workers,
+            window,
+            location,
+            dispatch,
+        })
+    }
+}
+
+impl TryFrom<pb::CancelOrderRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::CancelOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let customer: Option<CustomerId> = f.id("customer_id", &r.customer_id);
+        let reason = Some(r.reason);
+        let (Some(command_id), Some(order_id), Some(customer), Some(reason)) =
+            (command_id, order_id, customer, reason)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::Cancel {
+                by: Party::Customer(customer),
+                reason,
+            },
+        })
+    }
+}
+
+fn review_tag(tag: i32) -> Option<ReviewTag> {
+    match pb::ReviewTag::try_from(tag).ok()? {
+        pb::ReviewTag::Unspecified => None,
+        pb::ReviewTag::Late => Some(ReviewTag::Late),
+        pb::ReviewTag::ToolsNotDisinfected => Some(ReviewTag::ToolsNotDisinfected),
+        pb::ReviewTag::Careless => Some(ReviewTag::Careless),
+        pb::ReviewTag::Rude => Some(ReviewTag::Rude),
+        pb::ReviewTag::Excellent => Some(ReviewTag::Excellent),
+        pb::ReviewTag::Punctual => Some(ReviewTag::Punctual),
+        pb::ReviewTag::Professional => Some(ReviewTag::Professional),
+    }
+}
+
+impl TryFrom<pb::ReviewOrderRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::ReviewOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let customer = f.id("customer_id", &r.customer_id);
+        let stars = match u8::try_from(r.stars) {
+            Ok(s) => f.domain("stars", Stars::new(s)),
+            Err(_) => f.violation("stars", format!("rating {} out of range 1..=5", r.stars)),
+        };
+        let mut tags = Some(Vec::with_capacity(r.tags.len()));
+        for (i, &tag) in r.tags.iter().enumerate() {
+            match review_tag(tag) {
+                Some(t) => tags.iter_mut().for_each(|v| v.push(t)),
+                None => {
+                    tags = f.violation(&format!("tags[{i}]"), format!("unknown review tag {tag}"))
+                }
+            }
+        }
+        let text = Some(r.text);
+        let (Some(command_id), Some(order_id), Some(customer), Some(stars), Some(tags), Some(text)) =
+            (command_id, order_id, customer, stars, tags, text)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::Review {
+                customer,
+                stars,
+                tags,
+                text,
+            },
+        })
+    }
+}
+
+fn complaint_category(category: i32) -> Option<ComplaintCategory> {
+    match pb::ComplaintCategory::try_from(category).ok()? {
+        pb::ComplaintCategory::Unspecified => None,
+        pb::ComplaintCategory::Quality => Some(ComplaintCategory::Quality),
+        pb::ComplaintCategory::Conduct => Some(ComplaintCategory::Conduct),
+        pb::ComplaintCategory::Damage => Some(ComplaintCategory::Damage),
+        pb::ComplaintCategory::Safety => Some(ComplaintCategory::Safety),
+        pb::ComplaintCategory::Pricing => Some(ComplaintCategory::Pricing),
+    }
+}
+
+impl TryFrom<pb::FileComplaintRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::FileComplaintRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let complaint_id = f.id("complaint_id", &r.complaint_id);
+        let customer = f.id("customer_id", &r.customer_id);
+        let against = f.id("worker_id", &r.worker_id);
+        let category = match complaint_category(r.category) {
+            Some(c) => Some(c),
+            None => f.violation(
+                "category",
+                "is required: one of the COMPLAINT_CATEGORY_ values",
+            ),
+        };
+        let text = Some(r.text);
+        let (
+            Some(command_id),
+            Some(order_id),
+            Some(complaint_id),
+            Some(customer),
+            Some(against),
+            Some(category),
+            Some(text),
+        ) = (
+            command_id,
+            order_id,
+            complaint_id,
+            customer,
+            against,
+            category,
+            text,
+        )
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::FileComplaint {
+                complaint_id,
+                customer,
+                against,
+                category,
+                text,
+            },
+        })
+    }
+}
+
+impl TryFrom<pb::DeclineOfferRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::DeclineOfferRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker = f.id("worker_id", &r.worker_id);
+        let slot = Some(SlotIndex(r.slot));
+        let (Some(command_id), Some(order_id), Some(worker), Some(slot)) =
+            (command_id, order_id, worker, slot)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::Decline { slot, worker },
+        })
+    }
+}
+
+impl TryFrom<pb::CheckInRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::CheckInRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker = f.id("worker_id", &r.worker_id);
+        let slot = Some(SlotIndex(r.slot));
+        let location = f.location("location", r.location.as_ref());
+        let (Some(command_id), Some(order_id), Some(worker), Some(slot), Some(location)) =
+            (command_id, order_id, worker, slot, location)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::CheckIn {
+                slot,
+                worker,
+                location,
+            },
+        })
+    }
+}
+
+impl TryFrom<pb::CompleteServiceRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::CompleteServiceRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker = f.id("worker_id", &r.worker_id);
+        let slot = Some(SlotIndex(r.slot));
+        let checklist = f.required("checklist", r.checklist).map(|c| Checklist {
+            tools_disinfected: c.tools_disinfected,
+            area_tidied: c.area_tidied,
+            customer_confirmed: c.customer_confirmed,
+        });
+        let (Some(command_id), Some(order_id), Some(worker), Some(slot), Some(checklist)) =
+            (command_id, order_id, worker, slot, checklist)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::Complete {
+                slot,
+                worker,
+                checklist,
+            },
+        })
+    }
+}
+
+/// The order id of a `GetOrder`.
+pub fn get_order_id(r: &pb::GetOrderRequest) -> Result<OrderId, ApiError> {
+    let mut f = Fields::default();
+    f.id("order_id", &r.order_id).ok_or_else(|| f.into_error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uuid(n: u128) -> String {
+        OrderId::from_u128(n).to_string()
+    }
+
+    fn post() -> pb::PostOrderRequest {
+        pb::PostOrderRequest {
+            command_id: uuid(1),
+            order_id: uuid(2),
+            customer_id: uuid(3),
+            service_code: "C01".into(),
+            quantity: 3,
+            workers: 1,
+            window_start: Some(prost_types::Timestamp {
+                seconds: 1_800_000_000,
+                nanos: 0,
+            }),
+            window_end: Some(prost_types::Timestamp {
+                seconds: 1_800_010_800,
+                nanos: 0,
+            }),
+            location: Some(pb::LatLon {
+                lat: 27.95,
+                lon: 116.36,
+            }),
+            dispatch: None,
+        }
+    }
+
+    fn fields(e: ApiError) -> Vec<String> {
+        match e {
+            ApiError::InvalidArgument(v) => v.into_iter().map(|v| v.field).collect(),
+            other => panic!("not INVALID_ARGUMENT: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_post_converts() {
+        let input = PostOrderInput::try_from(post()).unwrap();
+        assert_eq!(input.order_id, OrderId::from_u128(2));
+        assert_eq!(input.window.start, Timestamp(1_800_000_000_000));
+        assert_eq!(input.dispatch, DispatchMode::Platform);
+    }
+
+    #[test]
+    fn every_bad_field_is_listed() {
+        let mut r = post();
+        r.command_id = "nope".into();
+        r.order_id = String::new();
+        r.service_code = "ZZ9".into();
+        r.location = Some(pb::LatLon {
+            lat: 91.0,
+            lon: 0.0,
+        });
+        r.window_end = r.window_start;
+        r.quantity = 0;
+        let got = fields(PostOrderInput::try_from(r).unwrap_err());
+        assert_eq!(
+            got,
+            [
+                "command_id",
+                "order_id",
+                "service_code",
+                "quantity",
+                "window_end",
+                "location"
+            ]
+        );
+    }
+
+    #[test]
+    fn review_checks_stars_and_tags() {
+        let r = pb::ReviewOrderRequest {
+            command_id: uuid(1),
+            order_id: uuid(2),
+            customer_id: uuid(3),
+            stars: 6,
+            tags: vec![pb::ReviewTag::Late as i32, 99],
+            text: String::new(),
+        };
+        assert_eq!(
+            fields(OrderRequest::try_from(r).unwrap_err()),
+            ["stars", "tags[1]"]
+        );
+    }
+}
