@@ -5,7 +5,11 @@ use std::error::Error;
 use std::path::PathBuf;
 
 /// The daojia.v1 files compiled into this crate, relative to the `proto/` root.
-const PROTOS: &[&str] = &["daojia/v1/meta.proto", "daojia/v1/orders.proto"];
+const PROTOS: &[&str] = &[
+    "daojia/v1/meta.proto",
+    "daojia/v1/orders.proto",
+    "daojia/v1/queries.proto",
+];
 
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir =

@@ -2,5 +2,7 @@
 //! public API, with real storage and a real server on port 0.
 
 mod orders;
+mod queries;
 mod server;
 mod store;
+mod taking;

@@ -141,6 +141,7 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
         "daojia.v1.Meta",
         "daojia.v1.CustomerApp",
         "daojia.v1.WorkerApp",
+        "daojia.v1.Queries",
     ] {
         let status = health
             .check(HealthCheckRequest {
@@ -174,6 +175,7 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
         [
             "daojia.v1.CustomerApp",
             "daojia.v1.Meta",
+            "daojia.v1.Queries",
             "daojia.v1.WorkerApp",
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection"

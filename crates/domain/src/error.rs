@@ -14,6 +14,7 @@ use crate::ids::{
 use crate::money::Fen;
 use crate::order::OrderPhase;
 use crate::time::{Minutes, Timestamp};
+use crate::worker::ContractNumber;
 
 /// Why a worker may not be offered or take an order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +112,9 @@ pub enum DomainError {
     /// A validity end not in the future (or not extending the current one).
     #[error("validity end {valid_until} is not in the future")]
     InvalidValidity { valid_until: Timestamp },
+    /// A malformed contract number.
+    #[error("invalid contract number {value:?}")]
+    InvalidContractNumber { value: String },
 
     // --- not found ---
     /// Unknown service code.
@@ -366,6 +370,19 @@ pub enum DomainError {
     #[error("follow-up {follow_up} is closed")]
     FollowUpClosed { follow_up: FollowUpId },
 
+    /// Registering a worker twice.
+    #[error("worker {worker} is already registered")]
+    WorkerAlreadyRegistered { worker: WorkerId },
+    /// A command on a worker who was never registered.
+    #[error("worker not registered")]
+    WorkerNotRegistered,
+    /// A platform contract must include work-injury cover.
+    #[error("contract {} has no injury cover", contract.as_str())]
+    ContractWithoutInjuryCover { contract: ContractNumber },
+    /// Recording the same contract twice.
+    #[error("contract {} already signed", contract.as_str())]
+    ContractAlreadySigned { contract: ContractNumber },
+
     // --- broken data ---
     /// The built-in catalogue is malformed.
     #[error("catalog line {line}: {reason}")]
@@ -406,7 +423,8 @@ impl DomainError {
             | InvalidRuleSet { .. }
             | ZeroAdjustment
             | InvalidGrabDeadline { .. }
-            | InvalidValidity { .. } => ErrorKind::InvalidArgument,
+            | InvalidValidity { .. }
+            | InvalidContractNumber { .. } => ErrorKind::InvalidArgument,
             UnknownService { .. }
             | OrderNotPosted
             | UnknownSlot { .. }
@@ -416,7 +434,8 @@ impl DomainError {
             | UnknownAppeal { .. }
             | UnknownCertificate { .. }
             | NoCertificateForWorker { .. }
-            | FollowUpNotOpened => ErrorKind::NotFound,
+            | FollowUpNotOpened
+            | WorkerNotRegistered => ErrorKind::NotFound,
             CatalogInvalid { .. } | MalformedEvent { .. } | UnsupportedSchemaVersion { .. } => {
                 ErrorKind::Internal
             }
@@ -448,6 +467,7 @@ impl DomainError {
             ZeroAdjustment => "ZERO_ADJUSTMENT",
             InvalidGrabDeadline { .. } => "INVALID_GRAB_DEADLINE",
             InvalidValidity { .. } => "INVALID_VALIDITY",
+            InvalidContractNumber { .. } => "INVALID_CONTRACT_NUMBER",
             UnknownService { .. } => "UNKNOWN_SERVICE",
             OrderNotPosted => "ORDER_NOT_FOUND",
             UnknownSlot { .. } => "UNKNOWN_SLOT",
@@ -533,6 +553,10 @@ impl DomainError {
             CertificateNotSuspended { .. } => "CERTIFICATE_NOT_SUSPENDED",
             FollowUpAlreadyOpened { .. } => "FOLLOW_UP_ALREADY_OPENED",
             FollowUpClosed { .. } => "FOLLOW_UP_CLOSED",
+            WorkerAlreadyRegistered { .. } => "WORKER_ALREADY_REGISTERED",
+            WorkerNotRegistered => "WORKER_NOT_REGISTERED",
+            ContractWithoutInjuryCover { .. } => "CONTRACT_WITHOUT_INJURY_COVER",
+            ContractAlreadySigned { .. } => "CONTRACT_ALREADY_SIGNED",
             CatalogInvalid { .. } => "CATALOG_INVALID",
             MalformedEvent { .. } => "MALFORMED_EVENT",
             UnsupportedSchemaVersion { .. } => "UNSUPPORTED_SCHEMA_VERSION",

@@ -16,6 +16,7 @@ use crate::credit::{CreditEvent, RuleSetEvent};
 use crate::error::DomainError;
 use crate::followups::FollowUpEvent;
 use crate::order::OrderEvent;
+use crate::worker::WorkerEvent;
 
 /// An event type of some aggregate's stream.
 pub trait DomainEvent: Serialize + DeserializeOwned {
@@ -50,6 +51,12 @@ impl DomainEvent for CertificateEvent {
 impl DomainEvent for FollowUpEvent {
     fn event_type(&self) -> &'static str {
         FollowUpEvent::event_type(self)
+    }
+}
+
+impl DomainEvent for WorkerEvent {
+    fn event_type(&self) -> &'static str {
+        WorkerEvent::event_type(self)
     }
 }
 

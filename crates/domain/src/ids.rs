@@ -86,7 +86,8 @@ uuid_id!(
     OrderId, "order"
 );
 uuid_id!(
-    /// A home-service worker (家政从业人员). Owns stream `worker-<uuid>` (credit, training).
+    /// A home-service worker (家政从业人员). Owns stream `worker-<uuid>` (credit, training) and
+    /// the profile stream `workerprofile-<uuid>` (registration, contracts; see `worker`).
     WorkerId, "worker"
 );
 uuid_id!(

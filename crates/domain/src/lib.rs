@@ -7,7 +7,7 @@
 //! DomainError>` holding every rule and `evolve(state, &event) -> state` that never judges.
 //!
 //! Code map: [`ids`], [`time`], [`money`], [`catalog`], [`certificates`], [`order_terms`],
-//! [`order`], [`credit`], [`followups`], [`events`], [`error`].
+//! [`order`], [`credit`], [`followups`], [`worker`], [`events`], [`error`].
 //!
 //! ```
 //! use daojia_domain::order::{self, DispatchMode, GeoPoint, OrderCommand, OrderEvent, PostOrder, ServiceWindow};
@@ -48,6 +48,7 @@ pub mod money;
 pub mod order;
 pub mod order_terms;
 pub mod time;
+pub mod worker;
 
 pub use catalog::{Catalog, Category, PricingUnit, Quote, ServiceCode, ServiceType, SkillKind};
 pub use credit::{RuleId, RuleSet, Standing, Subject};

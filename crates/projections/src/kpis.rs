@@ -171,6 +171,21 @@ impl KpisView {
         self.by_day.iter().map(|(d, c)| (*d, c))
     }
 
+    /// Counters by category (unordered).
+    pub fn by_category(&self) -> impl Iterator<Item = (Category, &Counters)> {
+        self.by_category.iter().map(|(c, n)| (*c, n))
+    }
+
+    /// Counters by county name, in name order.
+    pub fn by_county(&self) -> impl Iterator<Item = (&str, &Counters)> {
+        self.by_county.iter().map(|(c, n)| (c.as_str(), n))
+    }
+
+    /// Counters by company, in id order.
+    pub fn by_company(&self) -> impl Iterator<Item = (CompanyId, &Counters)> {
+        self.by_company.iter().map(|(c, n)| (*c, n))
+    }
+
     /// One category's counters.
     pub fn category(&self, category: Category) -> Counters {
         self.by_category.get(&category).copied().unwrap_or_default()

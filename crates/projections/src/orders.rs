@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use daojia_domain::order::{self, Order, ReviewTag, Stars};
 use daojia_domain::{CustomerId, OrderEvent, OrderId, OrderPhase, OrderState, Timestamp, WorkerId};
-use daojia_store::{Position, RecordedEvent};
+use daojia_store::{Position, RecordedEvent, Revision};
 
 use crate::decode::DomainRecord;
 use crate::runtime::ReadModel;
@@ -34,6 +34,8 @@ pub struct OrderRecord {
     pub review: Option<Review>,
     /// Position of the last event that changed it.
     pub updated_at: Position,
+    /// The order stream's revision after that event.
+    pub revision: Revision,
 }
 
 /// Orders by id, customer, worker and phase.
@@ -85,7 +87,8 @@ impl OrdersView {
         self.resolve(self.by_phase.get(&phase))
     }
 
-    fn apply_order(&mut self, id: OrderId, event: &OrderEvent, position: Position) {
+    fn apply_order(&mut self, id: OrderId, event: &OrderEvent, at: &RecordedEvent) {
+        let (position, revision) = (at.position, at.revision);
         let before = self
             .orders
             .get(&id)
@@ -110,6 +113,7 @@ impl OrdersView {
                     posted_at: *posted_at,
                     review: None,
                     updated_at: position,
+                    revision,
                 },
             );
             return;
@@ -127,6 +131,7 @@ impl OrdersView {
             record.order = order;
         }
         record.updated_at = position;
+        record.revision = revision;
         if let OrderEvent::OrderReviewed {
             stars,
             tags,
@@ -173,7 +178,7 @@ impl ReadModel for OrdersView {
 
     fn apply_record(&mut self, record: &DomainRecord, event: &RecordedEvent) {
         if let DomainRecord::Order(id, e) = record {
-            self.apply_order(*id, e, event.position);
+            self.apply_order(*id, e, event);
         }
     }
 }

@@ -106,6 +106,14 @@ pub struct Projector<P, S> {
     inner: Arc<Inner<P>>,
     store: Arc<S>,
     commands: mpsc::UnboundedSender<Command>,
+    /// The projector task; aborted when the handle is dropped or stopped.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<P, S> Drop for Projector<P, S> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl<P, S> std::fmt::Debug for Projector<P, S> {
@@ -131,12 +139,20 @@ impl<P: Projection, S: EventStore> Projector<P, S> {
             progress: watch::Sender::new(Progress::default()),
         });
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store.clone(), inner.clone(), make, rx));
+        let task = tokio::spawn(run(store.clone(), inner.clone(), make, rx));
         Projector {
             inner,
             store,
             commands,
+            task,
         }
+    }
+
+    /// Stops the projector task and waits until it has ended, so that it no longer holds the
+    /// store (the server closes the store after this).
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 
     /// The projection's name.

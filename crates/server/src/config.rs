@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// connections are closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub shutdown_grace: u64,
+    /// The longest a query waits for the read models to reach its `min_position` before it
+    /// answers UNAVAILABLE (POSITION_NOT_REACHED).
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
+    pub query_wait_ms: u64,
 }
 
 /// The resolved configuration `run` takes.
@@ -79,6 +83,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Where commands get `now` (the system clock; tests set a manual one).
     pub clock: Clock,
+    /// The longest a query waits for the read models to reach its `min_position`.
+    pub query_wait: Duration,
 }
 
 /// Transport security and authentication mode.
@@ -204,6 +210,7 @@ impl ServeArgs {
             security,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             clock: Clock::system(),
+            query_wait: Duration::from_millis(self.query_wait_ms),
         })
     }
 }
@@ -248,6 +255,7 @@ mod tests {
         let c = a.resolve(Some("ops:ops-token-0123456789")).unwrap();
         assert!(matches!(c.security, Security::LoopbackPlaintext { .. }));
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(c.query_wait, Duration::from_secs(2));
     }
 
     #[test]

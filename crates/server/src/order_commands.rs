@@ -14,10 +14,12 @@
 //! `command_id`, `correlation_id`, `causation_id` (both the command id: a client command starts
 //! its own chain), `actor` and `role` of the caller.
 
+use daojia_domain::certificates::{self, CertificateEvent, CertificateRegistry};
 use daojia_domain::credit::{self, CreditEvent, CreditState, Subject};
 use daojia_domain::events::{self, EncodedEvent};
-use daojia_domain::order::{self, OrderState};
-use daojia_domain::{CustomerId, DomainError, OrderEvent, Standing};
+use daojia_domain::order::{self, OrderState, WorkerCredentials};
+use daojia_domain::worker::{self, WorkerEvent, WorkerState};
+use daojia_domain::{CustomerId, DomainError, OrderEvent, Standing, Timestamp, WorkerId};
 use daojia_store::{
     Direction, EventId, EventStore, ExpectedRevision, Position, ProposedEvent, RecordedEvent,
     Revision, StoreError, StreamStart,
@@ -133,6 +135,34 @@ pub async fn customer_standing<S: EventStore>(
         state = credit::evolve(state, &decode::<CreditEvent>(&event)?);
     }
     Ok(state.standing)
+}
+
+/// What an order decision needs to know about `worker` at `now` (DESIGN.md section 2,
+/// eligibility), from three streams: the profile `workerprofile-<uuid>` (registration and
+/// contracts), the credit stream `worker-<uuid>` (standing), and the certificate registry
+/// named at registration, `certificates-<uuid>`. An unregistered worker is NOT_FOUND.
+pub async fn worker_credentials<S: EventStore>(
+    store: &S,
+    worker: WorkerId,
+    now: Timestamp,
+) -> Result<WorkerCredentials, ApiError> {
+    let mut profile = WorkerState::default();
+    for event in load_stream(store, &worker::profile_stream(worker)).await? {
+        profile = worker::evolve(profile, &decode::<WorkerEvent>(&event)?);
+    }
+    let Some(registry_id) = profile.worker.as_ref().map(|w| w.registry) else {
+        return Err(DomainError::WorkerNotRegistered.into());
+    };
+    let subject = Subject::Worker(worker);
+    let mut credit = CreditState::new(subject);
+    for event in load_stream(store, &subject.stream_name()).await? {
+        credit = credit::evolve(credit, &decode::<CreditEvent>(&event)?);
+    }
+    let mut registry = CertificateRegistry::default();
+    for event in load_stream(store, &registry_id.stream_name()).await? {
+        registry = certificates::evolve(registry, &decode::<CertificateEvent>(&event)?);
+    }
+    Ok(worker::credentials(&profile, &credit, &registry, now)?)
 }
 
 fn metadata(caller: &Caller, command: CommandId, schema_version: u32) -> Vec<u8> {

@@ -10,11 +10,11 @@ use std::str::FromStr;
 
 use daojia_domain::order::{
     Checklist, ComplaintCategory, DispatchMode, GeoPoint, Party, PostOrder, ReviewTag,
-    ServiceWindow, SlotIndex, Stars,
+    ServiceWindow, SlotIndex, Stars, WorkerCredentials,
 };
 use daojia_domain::{
     Catalog, CustomerId, DomainError, EventId, OrderCommand, OrderId, OrderTerms, ServiceCode,
-    Standing, Timestamp,
+    Standing, Timestamp, WorkerId,
 };
 
 use crate::pb;
@@ -395,6 +395,86 @@ impl TryFrom<pb::FileComplaintRequest> for OrderRequest {
                 category,
                 text,
             },
+        })
+    }
+}
+
+/// How a worker takes a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// Accepting the offer of this slot.
+    Accept(SlotIndex),
+    /// Grabbing the first open slot from the grab pool.
+    Grab,
+}
+
+/// A validated `AcceptOffer` or `GrabOrder`; the worker's credentials are added by the handler
+/// (loaded from the worker's profile, credit and certificate streams) to make the command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TakeInput {
+    /// The idempotency key.
+    pub command_id: CommandId,
+    /// The order.
+    pub order_id: OrderId,
+    /// The worker.
+    pub worker: WorkerId,
+    /// Accept or grab.
+    pub take: Take,
+}
+
+impl TakeInput {
+    /// The domain command, with the worker's credentials.
+    pub fn into_request(self, worker: WorkerCredentials) -> OrderRequest {
+        let command = match self.take {
+            Take::Accept(slot) => OrderCommand::Accept { slot, worker },
+            Take::Grab => OrderCommand::Grab { worker },
+        };
+        OrderRequest {
+            command_id: self.command_id,
+            order_id: self.order_id,
+            command,
+        }
+    }
+}
+
+impl TryFrom<pb::AcceptOfferRequest> for TakeInput {
+    type Error = ApiError;
+
+    fn try_from(r: pb::AcceptOfferRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker = f.id("worker_id", &r.worker_id);
+        let (Some(command_id), Some(order_id), Some(worker)) = (command_id, order_id, worker)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(TakeInput {
+            command_id,
+            order_id,
+            worker,
+            take: Take::Accept(SlotIndex(r.slot)),
+        })
+    }
+}
+
+impl TryFrom<pb::GrabOrderRequest> for TakeInput {
+    type Error = ApiError;
+
+    fn try_from(r: pb::GrabOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker = f.id("worker_id", &r.worker_id);
+        let (Some(command_id), Some(order_id), Some(worker)) = (command_id, order_id, worker)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(TakeInput {
+            command_id,
+            order_id,
+            worker,
+            take: Take::Grab,
         })
     }
 }

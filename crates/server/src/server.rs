@@ -2,10 +2,12 @@
 //! then drains in-flight requests and closes the event store.
 //!
 //! Startup order: the router starts answering at once, with health NOT_SERVING, while the
-//! embedded store opens (recovery) on the blocking pool; health turns SERVING when it is open.
-//! If it cannot be opened the server stops and `run` returns the error. On shutdown health
+//! embedded store opens (recovery) on the blocking pool; health turns SERVING when it is open,
+//! and the read models' projector (for `daojia.v1.Queries`) starts replaying `$all`.
+//! If the store cannot be opened the server stops and `run` returns the error. On shutdown health
 //! turns NOT_SERVING, the listener stops accepting, connections get a GOAWAY and in-flight
-//! requests finish (up to the configured grace period), then the store is closed.
+//! requests finish (up to the configured grace period), then the projector is stopped (it holds
+//! a handle to the store) and the store is closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use daojia_domain::OrderTerms;
+use daojia_projections::{Projector, ReadModels};
 use daojia_store::{EmbeddedStore, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
@@ -27,6 +30,8 @@ use crate::customer_app::CustomerAppService;
 use crate::interceptor::{AuthLayer, AuthPolicy};
 use crate::meta::MetaService;
 use crate::pb;
+use crate::queries::QueriesService;
+use crate::read_models::ReadModelsSlot;
 use crate::store_slot::StoreSlot;
 use crate::worker_app::WorkerAppService;
 
@@ -83,6 +88,7 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let slot = StoreSlot::default();
+    let reads = ReadModelsSlot::default();
 
     let (mode, policy, tls) = match config.security {
         Security::Insecure => ("insecure", AuthPolicy::Insecure, None),
@@ -116,7 +122,12 @@ pub async fn run(
         ))
         .add_service(pb::worker_app_server::WorkerAppServer::new(
             WorkerAppService::new(slot.clone(), config.clock.clone()),
-        ));
+        ))
+        .add_service(pb::queries_server::QueriesServer::new(QueriesService::new(
+            reads.clone(),
+            config.clock.clone(),
+            config.query_wait,
+        )));
 
     // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
     // open; `draining` tells the grace timer that draining has begun.
@@ -138,6 +149,7 @@ pub async fn run(
     let opening = tokio::spawn(open_store(
         config.data_dir.clone(),
         slot.clone(),
+        reads.clone(),
         health.clone(),
         open_failed_tx,
     ));
@@ -160,6 +172,9 @@ pub async fn run(
         Ok(r) => r,
         Err(e) => Err(StoreError::Internal(format!("store open task failed: {e}"))),
     };
+    if !reads.stop().await {
+        tracing::warn!("connections past the grace period still hold the read models");
+    }
     close_store(slot).await;
     served?;
     opened.map_err(|source| ServeError::OpenStore {
@@ -176,15 +191,19 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
         <pb::meta_server::MetaServer<MetaService> as NamedService>::NAME,
         <pb::customer_app_server::CustomerAppServer<CustomerAppService> as NamedService>::NAME,
         <pb::worker_app_server::WorkerAppServer<WorkerAppService> as NamedService>::NAME,
+        <pb::queries_server::QueriesServer<QueriesService> as NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }
 }
 
-/// Opens the store on the blocking pool and fills the slot; health turns SERVING.
+/// Opens the store on the blocking pool, fills the slot and starts the read models' projector
+/// (it replays `$all` from position 0; queries wait for it through `min_position`); health
+/// turns SERVING.
 async fn open_store(
     dir: PathBuf,
     slot: StoreSlot,
+    reads: ReadModelsSlot,
     health: HealthReporter,
     failed: oneshot::Sender<()>,
 ) -> Result<(), StoreError> {
@@ -200,6 +219,8 @@ async fn open_store(
     .unwrap_or_else(|e| Err(StoreError::Internal(format!("store open task failed: {e}"))));
     match opened {
         Ok(store) => {
+            let source = Arc::new(store.clone());
+            reads.set(Projector::spawn(source, ReadModels::default));
             slot.set(store);
             set_health(&health, ServingStatus::Serving).await;
             tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "event store open, serving");

@@ -16,6 +16,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use daojia_domain::{DomainError, ErrorKind};
+use daojia_projections::ProjectionError;
 use daojia_store::{Position, StoreError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -80,6 +81,20 @@ pub enum ApiError {
         /// The store's committed end when the wait gave up.
         head: Position,
     },
+    /// A query named something the read models do not know.
+    #[error("{resource} {id} not found")]
+    NotFound {
+        /// What kind of thing (`worker`).
+        resource: &'static str,
+        /// Its id as given.
+        id: String,
+        /// The ErrorInfo reason code (`WORKER_NOT_FOUND`).
+        reason: &'static str,
+    },
+    /// The read models did not reach a query's `min_position` within the wait bound, or they
+    /// stopped advancing.
+    #[error(transparent)]
+    ReadModel(#[from] ProjectionError),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -143,7 +158,54 @@ impl From<ApiError> for Status {
                     ("head", head.0.to_string()),
                 ],
             ),
+            ApiError::NotFound {
+                resource,
+                id,
+                reason,
+            } => {
+                let message = format!("{resource} {id} not found");
+                let mut details = ErrorDetails::with_resource_info(resource, id, "", "not found");
+                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::NotFound, message, details)
+            }
+            ApiError::ReadModel(e) => projection_status(e),
         }
+    }
+}
+
+/// A read model that is behind is UNAVAILABLE with the same reason as an uncommitted position
+/// (`POSITION_NOT_REACHED`): the client retries either way.
+fn projection_status(e: ProjectionError) -> Status {
+    match e {
+        ProjectionError::Timeout {
+            wanted,
+            applied,
+            waited,
+            ..
+        } => with_reason(
+            Code::Unavailable,
+            format!(
+                "position {wanted} not reached by the read models within {} ms (applied up to \
+                 {applied}); retry shortly",
+                waited.as_millis()
+            ),
+            "POSITION_NOT_REACHED",
+            [
+                ("min_position", wanted.0.to_string()),
+                ("applied", applied.0.to_string()),
+            ],
+        ),
+        ProjectionError::Stopped { projection, reason } => {
+            tracing::error!(%projection, %reason, "read model stopped");
+            with_reason(
+                Code::Unavailable,
+                "the read models stopped advancing; retry later".into(),
+                "READ_MODEL_STOPPED",
+                [],
+            )
+        }
+        ProjectionError::Store { source, .. } => store_status(source),
+        other => internal(&other),
     }
 }
 
@@ -419,6 +481,41 @@ mod tests {
         });
         assert_eq!(broken.code(), Code::Internal);
         assert!(!broken.message().contains("secret"));
+    }
+
+    #[test]
+    fn read_models_behind_or_stopped_are_unavailable_with_reasons() {
+        let s = status(ProjectionError::Timeout {
+            projection: "all".into(),
+            wanted: Position(900),
+            applied: Position(120),
+            waited: std::time::Duration::from_millis(250),
+        });
+        assert_eq!(s.code(), Code::Unavailable);
+        let info = s.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(info.reason, "POSITION_NOT_REACHED");
+        assert_eq!(info.metadata["min_position"], "900");
+        assert_eq!(info.metadata["applied"], "120");
+        assert!(s.message().contains("250 ms"), "{}", s.message());
+
+        let s = status(ProjectionError::Stopped {
+            projection: "all".into(),
+            reason: "secret cause".into(),
+        });
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(!s.message().contains("secret"));
+        assert_eq!(
+            s.get_details_error_info().unwrap().reason,
+            "READ_MODEL_STOPPED"
+        );
+
+        let s = status(ApiError::NotFound {
+            resource: "worker",
+            id: "w-1".into(),
+            reason: "WORKER_NOT_FOUND",
+        });
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(s.get_details_resource_info().unwrap().resource_name, "w-1");
     }
 
     #[test]

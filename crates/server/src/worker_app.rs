@@ -1,8 +1,10 @@
-//! `daojia.v1.WorkerApp`: the worker app backend declines offers, checks in and completes
-//! service for its workers. Role `worker-app` (or `admin`).
+//! `daojia.v1.WorkerApp`: the worker app backend accepts and declines offers, grabs orders,
+//! checks in and completes service for its workers. Role `worker-app` (or `admin`).
 //!
-//! Accepting offers and grabbing orders join this service once the server can load a worker's
-//! credentials (standing, valid certificates, signed contract), which the domain checks.
+//! Accepting and grabbing first load the worker's credentials (profile, credit standing, valid
+//! certificates; `order_commands::worker_credentials`), which the domain checks. They are
+//! loaded once per request: a sanction recorded between loading and appending is not seen by
+//! that one decision.
 
 use tonic::{Request, Response, Status};
 
@@ -11,7 +13,7 @@ use crate::clock::Clock;
 use crate::customer_app::reply;
 use crate::interceptor::caller;
 use crate::order_commands;
-use crate::order_requests::OrderRequest;
+use crate::order_requests::{OrderRequest, TakeInput};
 use crate::pb;
 use crate::status::ApiError;
 use crate::store_slot::StoreSlot;
@@ -44,10 +46,43 @@ impl WorkerAppService {
         let done = order_commands::execute(store, &self.clock, &caller, command).await?;
         Ok(Response::new(reply(done)))
     }
+
+    async fn take<R>(
+        &self,
+        request: Request<R>,
+        action: &'static str,
+    ) -> Result<Response<pb::CommandReply>, Status>
+    where
+        TakeInput: TryFrom<R, Error = ApiError>,
+    {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::WorkerApp, action)?;
+        let input = TakeInput::try_from(request.into_inner())?;
+        let store = self.store.get()?;
+        let credentials =
+            order_commands::worker_credentials(store, input.worker, self.clock.now()).await?;
+        let command = input.into_request(credentials);
+        let done = order_commands::execute(store, &self.clock, &caller, command).await?;
+        Ok(Response::new(reply(done)))
+    }
 }
 
 #[tonic::async_trait]
 impl pb::worker_app_server::WorkerApp for WorkerAppService {
+    async fn accept_offer(
+        &self,
+        request: Request<pb::AcceptOfferRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.take(request, "accept offers").await
+    }
+
+    async fn grab_order(
+        &self,
+        request: Request<pb::GrabOrderRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.take(request, "grab orders").await
+    }
+
     async fn decline_offer(
         &self,
         request: Request<pb::DeclineOfferRequest>,

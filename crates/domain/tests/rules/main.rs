@@ -7,3 +7,4 @@ mod followups;
 mod framework;
 mod order_lifecycle;
 mod order_refusals;
+mod worker;

@@ -1,0 +1,45 @@
+//! [`ReadModelsSlot`]: the one projector feeding every read model (`daojia_projections::ReadModels`),
+//! as the query service sees it; empty while the store opens.
+
+use std::sync::{Arc, OnceLock};
+
+use daojia_projections::{Projector, ReadModels};
+use daojia_store::EmbeddedStore;
+
+use crate::status::ApiError;
+
+/// The projector over the embedded store.
+pub type ReadModelsProjector = Projector<ReadModels, EmbeddedStore>;
+
+/// A shared, set-once handle to the running projector.
+///
+/// A `OnceLock` for the same reason as [`StoreSlot`](crate::store_slot::StoreSlot): it is set
+/// once, when the store opens, and then only read on every query.
+#[derive(Clone, Debug, Default)]
+pub struct ReadModelsSlot(Arc<OnceLock<ReadModelsProjector>>);
+
+impl ReadModelsSlot {
+    /// The projector, or UNAVAILABLE while the store is still opening.
+    pub fn get(&self) -> Result<&ReadModelsProjector, ApiError> {
+        self.0.get().ok_or(ApiError::StoreOpening)
+    }
+
+    /// Fills the slot; a second call is ignored.
+    pub(crate) fn set(&self, projector: ReadModelsProjector) {
+        let _ = self.0.set(projector);
+    }
+
+    /// Stops the projector (so that it releases the store) if this is the last handle to the
+    /// slot; returns `false` when a service still holds it.
+    pub(crate) async fn stop(self) -> bool {
+        match Arc::try_unwrap(self.0) {
+            Ok(cell) => {
+                if let Some(projector) = cell.into_inner() {
+                    projector.stop().await;
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
