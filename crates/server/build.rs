@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "daojia/v1/meta.proto",
     "daojia/v1/orders.proto",
     "daojia/v1/queries.proto",
+    "daojia/v1/admin.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -1,6 +1,7 @@
 //! daojia's integration tests, one binary. Each module covers one component through its
 //! public API, with real storage and a real server on port 0.
 
+mod admin;
 mod orders;
 mod queries;
 mod server;

@@ -20,17 +20,18 @@ use tonic_types::StatusExt;
 
 use crate::store::{TempDir, tempdir};
 
-const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
+pub(crate) const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
 const WORKER_TOKEN: &str = "worker-token-0123456789ab";
-const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
+pub(crate) const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
 const ANALYTICS_TOKEN: &str = "analytics-token-0123456789";
 
 /// 2027-01-15T08:00:00Z, the manual clock's reading.
 const NOW: Timestamp = Timestamp(1_800_000_000_000);
 const DAY_MS: i64 = 86_400_000;
 
-struct QueryServer {
-    channel: Channel,
+pub(crate) struct QueryServer {
+    pub(crate) channel: Channel,
+    pub(crate) addr: std::net::SocketAddr,
     dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
@@ -38,7 +39,7 @@ struct QueryServer {
 
 impl QueryServer {
     /// Starts the server with a 100 ms bound on the `min_position` wait.
-    async fn start() -> QueryServer {
+    pub(crate) async fn start() -> QueryServer {
         QueryServer::start_in(tempdir()).await
     }
 
@@ -55,7 +56,9 @@ impl QueryServer {
             "--query-wait-ms",
             "100",
         ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command;
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve")
+        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN},\
              analytics:{ANALYTICS_TOKEN}"
@@ -87,35 +90,21 @@ impl QueryServer {
         }
         QueryServer {
             channel,
+            addr,
             dir,
             shutdown: Some(tx),
             task: Some(task),
         }
     }
 
-    fn queries(&self) -> QueriesClient<Channel> {
+    pub(crate) fn queries(&self) -> QueriesClient<Channel> {
         QueriesClient::new(self.channel.clone())
     }
 
     /// Posts order `order` for customer `customer`; returns the commit position.
     async fn post(&self, customer: u128, order: u128) -> u64 {
-        let request = pb::PostOrderRequest {
-            command_id: id(0x1000 + order),
-            order_id: id(order),
-            customer_id: id(customer),
-            service_code: "C01".into(),
-            quantity: 3,
-            workers: 1,
-            window_start: at(NOW.0 + DAY_MS),
-            window_end: at(NOW.0 + DAY_MS + 3 * 3_600_000),
-            location: Some(pb::LatLon {
-                lat: 27.95,
-                lon: 116.36,
-            }),
-            dispatch: None,
-        };
         CustomerAppClient::new(self.channel.clone())
-            .post_order(as_(CUSTOMER_TOKEN, request))
+            .post_order(as_(CUSTOMER_TOKEN, post_request(customer, order)))
             .await
             .unwrap()
             .into_inner()
@@ -123,7 +112,7 @@ impl QueryServer {
     }
 
     /// Stops the server; it must stop cleanly (the projector releases the store).
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.stop_keeping_data().await;
     }
 
@@ -137,7 +126,26 @@ impl QueryServer {
     }
 }
 
-fn as_<T>(token: &str, message: T) -> Request<T> {
+/// A valid `PostOrder` of order `order` for customer `customer`, a day from now.
+pub(crate) fn post_request(customer: u128, order: u128) -> pb::PostOrderRequest {
+    pb::PostOrderRequest {
+        command_id: id(0x1000 + order),
+        order_id: id(order),
+        customer_id: id(customer),
+        service_code: "C01".into(),
+        quantity: 3,
+        workers: 1,
+        window_start: at(NOW.0 + DAY_MS),
+        window_end: at(NOW.0 + DAY_MS + 3 * 3_600_000),
+        location: Some(pb::LatLon {
+            lat: 27.95,
+            lon: 116.36,
+        }),
+        dispatch: None,
+    }
+}
+
+pub(crate) fn as_<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
@@ -145,7 +153,7 @@ fn as_<T>(token: &str, message: T) -> Request<T> {
     request
 }
 
-fn id(n: u128) -> String {
+pub(crate) fn id(n: u128) -> String {
     daojia_domain::OrderId::from_u128(n).to_string()
 }
 

@@ -33,6 +33,7 @@ fn serve_args(args: &[&str]) -> ServeArgs {
         .command
     {
         Command::Serve(a) => a,
+        Command::Admin(_) => panic!("not serve"),
     }
 }
 
@@ -142,6 +143,7 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
         "daojia.v1.CustomerApp",
         "daojia.v1.WorkerApp",
         "daojia.v1.Queries",
+        "daojia.v1.Admin",
     ] {
         let status = health
             .check(HealthCheckRequest {
@@ -173,6 +175,7 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
     assert_eq!(
         names,
         [
+            "daojia.v1.Admin",
             "daojia.v1.CustomerApp",
             "daojia.v1.Meta",
             "daojia.v1.Queries",

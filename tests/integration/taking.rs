@@ -223,7 +223,9 @@ impl TakingServer {
             "--listen",
             "127.0.0.1:0",
         ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command;
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve")
+        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN}:shop-backend,worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}"
         );

@@ -35,6 +35,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the gRPC API (daojia.v1, health, reflection) over the embedded event store.
     Serve(ServeArgs),
+    /// Ops commands and queries against a running server (`daojia admin --help`).
+    Admin(crate::admin_cli::AdminArgs),
 }
 
 /// `daojia serve` options, as given.
@@ -244,6 +246,7 @@ mod tests {
         let argv = ["daojia", "serve"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
+            Command::Admin(_) => panic!("not serve"),
         }
     }
 

@@ -4,6 +4,8 @@
 //!
 //! Only this crate sees prost and tonic types (STYLE.md rule 9).
 
+pub mod admin;
+pub mod admin_cli;
 pub mod auth;
 pub mod clock;
 pub mod config;

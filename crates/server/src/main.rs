@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
 use daojia_server::config::TOKENS_ENV;
 use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
@@ -20,6 +21,29 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Admin(args) => admin(args),
+    }
+}
+
+fn admin(args: AdminArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env_token = std::env::var(TOKEN_ENV).ok();
+    let mut stdout = std::io::stdout().lock();
+    match runtime.block_on(admin_cli::run(args, env_token, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("daojia admin: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

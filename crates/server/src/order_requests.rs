@@ -31,6 +31,11 @@ impl CommandId {
         self.0
     }
 
+    /// The key that is `id` (admin commands parse it as an event id).
+    pub fn from_event_id(id: EventId) -> Self {
+        CommandId(id.uuid().as_u128())
+    }
+
     /// A fixed key, for tests.
     #[cfg(test)]
     pub fn from_u128_for_tests(value: u128) -> Self {

@@ -127,7 +127,7 @@ fn parse_id<T: FromStr>(field: &'static str, value: &str) -> Result<T, ApiError>
         .map_err(|_| ApiError::invalid_field(field, format!("not a UUID: {value:?}")))
 }
 
-fn parse_subject(subject: Option<&pb::CreditSubject>) -> Result<Subject, ApiError> {
+pub(crate) fn parse_subject(subject: Option<&pb::CreditSubject>) -> Result<Subject, ApiError> {
     let Some(s) = subject else {
         return Err(ApiError::invalid_field("subject", "required"));
     };

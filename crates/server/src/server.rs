@@ -25,6 +25,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::admin::AdminService;
 use crate::config::{Security, ServerConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
 use crate::interceptor::{AuthLayer, AuthPolicy};
@@ -127,6 +128,10 @@ pub async fn run(
             reads.clone(),
             config.clock.clone(),
             config.query_wait,
+        )))
+        .add_service(pb::admin_server::AdminServer::new(AdminService::new(
+            slot.clone(),
+            config.clock.clone(),
         )));
 
     // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
@@ -192,6 +197,7 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
         <pb::customer_app_server::CustomerAppServer<CustomerAppService> as NamedService>::NAME,
         <pb::worker_app_server::WorkerAppServer<WorkerAppService> as NamedService>::NAME,
         <pb::queries_server::QueriesServer<QueriesService> as NamedService>::NAME,
+        <pb::admin_server::AdminServer<AdminService> as NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }

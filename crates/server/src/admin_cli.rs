@@ -1,0 +1,850 @@
+//! `daojia admin ...`: the ops console on the command line. One subcommand per
+//! `daojia.v1.Admin` RPC and the main ops queries of `daojia.v1.Queries` (open follow-ups,
+//! complaints and disputes, the red and black lists, a worker's credit history), sent to a
+//! running server with a bearer token. Output is a readable table, or JSON with `--json`.
+//!
+//! A refused call becomes [`CliError::Refused`] with the gRPC code, message, ErrorInfo reason
+//! code and field violations; the binary prints it and exits non-zero. [`run`] writes to any
+//! [`Write`], so tests capture the output in a buffer.
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+use tonic_types::StatusExt;
+
+use crate::pb;
+use crate::pb::admin_client::AdminClient;
+use crate::pb::queries_client::QueriesClient;
+
+/// The environment variable holding the token when `--token` is not given.
+pub const TOKEN_ENV: &str = "DAOJIA_TOKEN";
+
+/// `daojia admin` options, as given.
+#[derive(Clone, Debug, Args)]
+pub struct AdminArgs {
+    /// The server's address.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:2113")]
+    pub server: String,
+    /// Bearer token of an `ops` or `admin` role (default: the DAOJIA_TOKEN environment variable).
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// PEM file of the CA that signed the server's certificate (for https).
+    #[arg(long, global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AdminSubcommand,
+}
+
+/// Whose credit, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SubjectKindArg {
+    /// A worker.
+    Worker,
+    /// A company.
+    Company,
+    /// A customer.
+    Customer,
+}
+
+impl SubjectKindArg {
+    fn pb(self) -> pb::CreditSubjectKind {
+        match self {
+            SubjectKindArg::Worker => pb::CreditSubjectKind::Worker,
+            SubjectKindArg::Company => pb::CreditSubjectKind::Company,
+            SubjectKindArg::Customer => pb::CreditSubjectKind::Customer,
+        }
+    }
+}
+
+/// Which list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListArg {
+    /// The red list (红榜).
+    Red,
+    /// The black list (黑榜).
+    Black,
+}
+
+/// The options every command shares.
+#[derive(Clone, Debug, Args)]
+pub struct CommandOptions {
+    /// Why (required, recorded with the events).
+    #[arg(long)]
+    pub reason: String,
+    /// Idempotency key (UUID); reuse it to retry the same command. Default: a fresh one.
+    #[arg(long)]
+    pub command_id: Option<String>,
+}
+
+/// The options every query shares.
+#[derive(Clone, Debug, Args)]
+pub struct QueryOptions {
+    /// Answer only once the read models reached this position (a command's commit position).
+    #[arg(long, default_value_t = 0)]
+    pub min_position: u64,
+    /// At most this many rows (the server's default when 0).
+    #[arg(long, default_value_t = 0)]
+    pub limit: u32,
+    /// The previous answer's next page token.
+    #[arg(long, default_value = "")]
+    pub page_token: String,
+}
+
+/// `daojia admin` subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum AdminSubcommand {
+    /// Suspend a worker.
+    SuspendWorker {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Reinstate a suspended worker.
+    ReinstateWorker {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Black-list a worker, company or customer.
+    BlackList {
+        /// Kind of subject.
+        #[arg(long, value_enum)]
+        kind: SubjectKindArg,
+        /// The subject's id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Adjust a subject's credit score by hand.
+    AdjustCredit {
+        /// Kind of subject.
+        #[arg(long, value_enum)]
+        kind: SubjectKindArg,
+        /// The subject's id.
+        #[arg(long)]
+        id: String,
+        /// Points to add, negative to deduct.
+        #[arg(long, allow_hyphen_values = true)]
+        points: i32,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Record that a worker in retraining completed it.
+    RecordTraining {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        /// The course completed.
+        #[arg(long)]
+        course: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Close an open follow-up task with a note on its outcome.
+    CloseFollowUp {
+        /// The follow-up task's id.
+        #[arg(long)]
+        follow_up: String,
+        /// The outcome.
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Open follow-up tasks, soonest due first.
+    FollowUps {
+        #[command(flatten)]
+        query: QueryOptions,
+    },
+    /// Open complaints, oldest first.
+    Complaints {
+        #[command(flatten)]
+        query: QueryOptions,
+    },
+    /// Open disputes, oldest first.
+    Disputes {
+        #[command(flatten)]
+        query: QueryOptions,
+    },
+    /// The red or the black list.
+    List {
+        /// Which list.
+        #[arg(value_enum)]
+        list: ListArg,
+        /// Only this kind of subject.
+        #[arg(long, value_enum)]
+        kind: Option<SubjectKindArg>,
+        #[command(flatten)]
+        query: QueryOptions,
+    },
+    /// A worker's credit: score, standing and history.
+    Credit {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        #[command(flatten)]
+        query: QueryOptions,
+    },
+}
+
+/// Why `daojia admin` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The options were not usable.
+    #[error("{0}")]
+    Usage(String),
+    /// The server could not be reached.
+    #[error("cannot connect to {server}: {source}")]
+    Connect {
+        /// The address.
+        server: String,
+        /// Why.
+        source: tonic::transport::Error,
+    },
+    /// The server refused the call.
+    #[error("refused: {code:?}: {message}{}{}", reason_suffix(.reason), violations_suffix(.violations))]
+    Refused {
+        /// The gRPC code.
+        code: tonic::Code,
+        /// The status message.
+        message: String,
+        /// The ErrorInfo reason code, if any.
+        reason: Option<String>,
+        /// Field violations as `field: description`.
+        violations: Vec<String>,
+    },
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    reason
+        .as_ref()
+        .map(|r| format!(" (reason {r})"))
+        .unwrap_or_default()
+}
+
+fn violations_suffix(violations: &[String]) -> String {
+    violations.iter().map(|v| format!("\n  {v}")).collect()
+}
+
+impl From<Status> for CliError {
+    fn from(status: Status) -> Self {
+        CliError::Refused {
+            code: status.code(),
+            message: status.message().to_owned(),
+            reason: status.get_details_error_info().map(|i| i.reason),
+            violations: status
+                .get_details_bad_request()
+                .map(|b| {
+                    b.field_violations
+                        .into_iter()
+                        .map(|v| format!("{}: {}", v.field, v.description))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Runs `args` against the server, writing the answer to `out`; `env_token` is the value of
+/// [`TOKEN_ENV`], used when `--token` is absent.
+pub async fn run(
+    args: AdminArgs,
+    env_token: Option<String>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let token = args
+        .token
+        .clone()
+        .or(env_token)
+        .ok_or_else(|| CliError::Usage(format!("no token: pass --token or set {TOKEN_ENV}")))?;
+    let channel = connect(&args).await?;
+    let client = Client { channel, token };
+    let answer = client.call(args.command).await?;
+    if args.json {
+        writeln!(out, "{}", answer.json)?;
+    } else {
+        write_table(out, &answer.columns, &answer.rows)?;
+        for line in answer.footer {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
+async fn connect(args: &AdminArgs) -> Result<Channel, CliError> {
+    let connect_error = |source| CliError::Connect {
+        server: args.server.clone(),
+        source,
+    };
+    let mut endpoint = Endpoint::from_shared(args.server.clone())
+        .map_err(|e| CliError::Usage(format!("invalid --server {}: {e}", args.server)))?;
+    if args.server.starts_with("https://") {
+        let Some(path) = &args.ca_cert else {
+            return Err(CliError::Usage(
+                "https needs --ca-cert with the CA that signed the server's certificate".into(),
+            ));
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+        endpoint = endpoint
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+            .map_err(connect_error)?;
+    }
+    endpoint.connect().await.map_err(connect_error)
+}
+
+/// A command's or query's answer in both forms.
+struct Answer {
+    columns: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    footer: Vec<String>,
+    json: Value,
+}
+
+struct Client {
+    channel: Channel,
+    token: String,
+}
+
+impl Client {
+    fn request<T>(&self, message: T) -> Result<Request<T>, CliError> {
+        let mut request = Request::new(message);
+        let value = format!("Bearer {}", self.token)
+            .parse()
+            .map_err(|_| CliError::Usage("the token has characters a header cannot hold".into()))?;
+        request.metadata_mut().insert("authorization", value);
+        Ok(request)
+    }
+
+    async fn call(&self, command: AdminSubcommand) -> Result<Answer, CliError> {
+        let mut admin = AdminClient::new(self.channel.clone());
+        let mut queries = QueriesClient::new(self.channel.clone());
+        let reply = match command {
+            AdminSubcommand::SuspendWorker { worker, options } => {
+                let r = pb::SuspendWorkerRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    reason: options.reason,
+                };
+                admin.suspend_worker(self.request(r)?).await?
+            }
+            AdminSubcommand::ReinstateWorker { worker, options } => {
+                let r = pb::ReinstateWorkerRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    reason: options.reason,
+                };
+                admin.reinstate_worker(self.request(r)?).await?
+            }
+            AdminSubcommand::BlackList { kind, id, options } => {
+                let r = pb::BlackListRequest {
+                    command_id: command_id(&options),
+                    subject: Some(subject(kind, id)),
+                    reason: options.reason,
+                };
+                admin.black_list(self.request(r)?).await?
+            }
+            AdminSubcommand::AdjustCredit {
+                kind,
+                id,
+                points,
+                options,
+            } => {
+                let r = pb::AdjustCreditRequest {
+                    command_id: command_id(&options),
+                    subject: Some(subject(kind, id)),
+                    points,
+                    reason: options.reason,
+                };
+                admin.adjust_credit(self.request(r)?).await?
+            }
+            AdminSubcommand::RecordTraining {
+                worker,
+                course,
+                options,
+            } => {
+                let r = pb::RecordTrainingCompletedRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    course,
+                    reason: options.reason,
+                };
+                admin.record_training_completed(self.request(r)?).await?
+            }
+            AdminSubcommand::CloseFollowUp {
+                follow_up,
+                note,
+                options,
+            } => {
+                let r = pb::CloseFollowUpRequest {
+                    command_id: command_id(&options),
+                    follow_up_id: follow_up,
+                    note,
+                    reason: options.reason,
+                };
+                admin.close_follow_up(self.request(r)?).await?
+            }
+            AdminSubcommand::FollowUps { query } => {
+                let r = queries
+                    .list_open_follow_ups(self.request(list_open(&query))?)
+                    .await?;
+                return Ok(follow_ups(r.into_inner()));
+            }
+            AdminSubcommand::Complaints { query } => {
+                let r = queries
+                    .list_open_complaints(self.request(list_open(&query))?)
+                    .await?;
+                return Ok(complaints(r.into_inner()));
+            }
+            AdminSubcommand::Disputes { query } => {
+                let r = queries
+                    .list_open_disputes(self.request(list_open(&query))?)
+                    .await?;
+                return Ok(disputes(r.into_inner()));
+            }
+            AdminSubcommand::List { list, kind, query } => {
+                let r = pb::ListRedBlackRequest {
+                    list: match list {
+                        ListArg::Red => pb::RedBlackList::Red,
+                        ListArg::Black => pb::RedBlackList::Black,
+                    } as i32,
+                    kind: kind.map_or(pb::CreditSubjectKind::Unspecified, SubjectKindArg::pb)
+                        as i32,
+                    min_position: query.min_position,
+                    page_size: query.limit,
+                    page_token: query.page_token,
+                };
+                let r = queries.list_red_black(self.request(r)?).await?;
+                return Ok(red_black(r.into_inner()));
+            }
+            AdminSubcommand::Credit { worker, query } => {
+                let r = pb::GetCreditRequest {
+                    subject: Some(subject(SubjectKindArg::Worker, worker)),
+                    min_position: query.min_position,
+                    page_size: query.limit,
+                    page_token: query.page_token,
+                };
+                let r = queries.get_credit(self.request(r)?).await?;
+                return Ok(credit(r.into_inner()));
+            }
+        };
+        Ok(command_reply(reply.into_inner()))
+    }
+}
+
+fn command_id(options: &CommandOptions) -> String {
+    options.command_id.clone().unwrap_or_else(fresh_uuid)
+}
+
+/// A random version-4 UUID from the standard library's randomly keyed hasher (no RNG crate
+/// needed for an idempotency key).
+fn fresh_uuid() -> String {
+    let half = || std::hash::RandomState::new().build_hasher().finish();
+    let mut value = (u128::from(half()) << 64) | u128::from(half());
+    value = (value & !(0xF << 76)) | (0x4 << 76);
+    value = (value & !(0x3 << 62)) | (0x2 << 62);
+    let hex = format!("{value:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn subject(kind: SubjectKindArg, id: String) -> pb::CreditSubject {
+    pb::CreditSubject {
+        kind: kind.pb() as i32,
+        id,
+    }
+}
+
+fn list_open(query: &QueryOptions) -> pb::ListOpenRequest {
+    pb::ListOpenRequest {
+        min_position: query.min_position,
+        page_size: query.limit,
+        page_token: query.page_token.clone(),
+    }
+}
+
+/// `2027-01-15T08:00:00Z`, or empty when unset.
+fn time(ts: Option<&pb::Timestamp>) -> String {
+    let Some(ts) = ts else {
+        return String::new();
+    };
+    let days = ts.seconds.div_euclid(86_400);
+    let secs = ts.seconds.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// An enum value's name without its type prefix, lowercase (`CREDIT_STANDING_GOOD` → `good`).
+fn name(full: &str, prefix: &str) -> String {
+    full.strip_prefix(prefix).unwrap_or(full).to_lowercase()
+}
+
+fn standing(value: i32) -> String {
+    pb::CreditStanding::try_from(value).map_or_else(
+        |_| value.to_string(),
+        |s| name(s.as_str_name(), "CREDIT_STANDING_"),
+    )
+}
+
+fn subject_text(subject: Option<&pb::CreditSubject>) -> (String, String) {
+    subject.map_or_else(Default::default, |s| {
+        let kind = pb::CreditSubjectKind::try_from(s.kind).map_or_else(
+            |_| s.kind.to_string(),
+            |k| name(k.as_str_name(), "CREDIT_SUBJECT_KIND_"),
+        );
+        (kind, s.id.clone())
+    })
+}
+
+fn next_page(token: &str) -> Vec<String> {
+    if token.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("next page: --page-token {token}")]
+    }
+}
+
+fn command_reply(r: pb::AdminReply) -> Answer {
+    Answer {
+        columns: vec!["commit position", "revision", "events", "replayed"],
+        rows: vec![vec![
+            r.commit_position.to_string(),
+            r.stream_revision.to_string(),
+            r.event_types.join(", "),
+            r.replayed.to_string(),
+        ]],
+        footer: Vec::new(),
+        json: json!({
+            "commit_position": r.commit_position,
+            "stream_revision": r.stream_revision,
+            "event_types": r.event_types,
+            "replayed": r.replayed,
+        }),
+    }
+}
+
+fn follow_ups(r: pb::ListOpenFollowUpsReply) -> Answer {
+    let items: Vec<Value> = r
+        .follow_ups
+        .iter()
+        .map(|f| {
+            let (about_kind, about_id) = subject_text(f.about.as_ref());
+            json!({
+                "follow_up_id": f.follow_up_id,
+                "kind": pb::FollowUpKind::try_from(f.kind)
+                    .map_or_else(|_| f.kind.to_string(), |k| name(k.as_str_name(), "FOLLOW_UP_KIND_")),
+                "reason": pb::FollowUpReason::try_from(f.reason)
+                    .map_or_else(|_| f.reason.to_string(), |k| name(k.as_str_name(), "FOLLOW_UP_REASON_")),
+                "about_kind": about_kind,
+                "about_id": about_id,
+                "order_id": f.order_id,
+                "due_at": time(f.due_at.as_ref()),
+                "opened_at": time(f.opened_at.as_ref()),
+                "notes": f.notes.len(),
+            })
+        })
+        .collect();
+    listing(
+        vec![
+            "follow_up_id",
+            "kind",
+            "reason",
+            "about_kind",
+            "about_id",
+            "order_id",
+            "due_at",
+            "notes",
+        ],
+        "follow_ups",
+        items,
+        &r.next_page_token,
+        r.position,
+    )
+}
+
+fn complaints(r: pb::ListOpenComplaintsReply) -> Answer {
+    let items = r
+        .complaints
+        .iter()
+        .map(|c| {
+            json!({
+                "complaint_id": c.complaint_id,
+                "order_id": c.order_id,
+                "customer_id": c.customer_id,
+                "worker_id": c.worker_id,
+                "category": pb::ComplaintCategory::try_from(c.category)
+                    .map_or_else(|_| c.category.to_string(), |k| name(k.as_str_name(), "COMPLAINT_CATEGORY_")),
+                "text": c.text,
+                "filed_at": time(c.filed_at.as_ref()),
+            })
+        })
+        .collect();
+    listing(
+        vec![
+            "complaint_id",
+            "order_id",
+            "worker_id",
+            "category",
+            "filed_at",
+            "text",
+        ],
+        "complaints",
+        items,
+        &r.next_page_token,
+        r.position,
+    )
+}
+
+fn disputes(r: pb::ListOpenDisputesReply) -> Answer {
+    let items = r
+        .disputes
+        .iter()
+        .map(|d| {
+            json!({
+                "dispute_id": d.dispute_id,
+                "order_id": d.order_id,
+                "raised_by": pb::DisputeParty::try_from(d.raised_by)
+                    .map_or_else(|_| d.raised_by.to_string(), |k| name(k.as_str_name(), "DISPUTE_PARTY_")),
+                "reason": d.reason,
+                "raised_at": time(d.raised_at.as_ref()),
+            })
+        })
+        .collect();
+    listing(
+        vec!["dispute_id", "order_id", "raised_by", "raised_at", "reason"],
+        "disputes",
+        items,
+        &r.next_page_token,
+        r.position,
+    )
+}
+
+fn red_black(r: pb::ListRedBlackReply) -> Answer {
+    let items = r
+        .subjects
+        .iter()
+        .map(|s| {
+            let (kind, id) = subject_text(s.subject.as_ref());
+            json!({
+                "kind": kind,
+                "id": id,
+                "score": s.score,
+                "standing": standing(s.standing),
+            })
+        })
+        .collect();
+    listing(
+        vec!["kind", "id", "score", "standing"],
+        "subjects",
+        items,
+        &r.next_page_token,
+        r.position,
+    )
+}
+
+fn credit(r: pb::CreditReply) -> Answer {
+    let (kind, id) = subject_text(r.subject.as_ref());
+    let history: Vec<Value> = r
+        .history
+        .iter()
+        .map(|h| {
+            json!({
+                "position": h.position,
+                "event_type": h.event_type,
+                "at": time(h.at.as_ref()),
+                "rule": h.rule,
+                "delta": h.delta,
+                "score_after": h.score_after,
+                "evidence_event_id": h.evidence_event_id,
+            })
+        })
+        .collect();
+    let columns = vec![
+        "position",
+        "event_type",
+        "at",
+        "rule",
+        "delta",
+        "score_after",
+    ];
+    let rows = rows(&columns, &history);
+    let mut footer = vec![format!(
+        "{kind} {id}: standing {}, score {}, red-listed {}",
+        standing(r.standing),
+        r.score.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        r.red_listed
+    )];
+    footer.extend(next_page(&r.next_page_token));
+    Answer {
+        columns,
+        rows,
+        footer,
+        json: json!({
+            "subject": {"kind": kind, "id": id},
+            "score": r.score,
+            "standing": standing(r.standing),
+            "red_listed": r.red_listed,
+            "history": history,
+            "next_page_token": r.next_page_token,
+            "position": r.position,
+        }),
+    }
+}
+
+/// A query's rows as a table (`columns` picked from each item) and as JSON.
+fn listing(
+    columns: Vec<&'static str>,
+    key: &str,
+    items: Vec<Value>,
+    next_page_token: &str,
+    position: u64,
+) -> Answer {
+    let rows = rows(&columns, &items);
+    let mut footer = vec![format!("{} row(s) at position {position}", items.len())];
+    footer.extend(next_page(next_page_token));
+    let mut json = serde_json::Map::new();
+    json.insert(key.to_owned(), Value::Array(items));
+    json.insert("next_page_token".into(), json!(next_page_token));
+    json.insert("position".into(), json!(position));
+    Answer {
+        columns,
+        rows,
+        footer,
+        json: Value::Object(json),
+    }
+}
+
+fn rows(columns: &[&'static str], items: &[Value]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|item| {
+            columns
+                .iter()
+                .map(|c| match item.get(*c) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Writes a left-aligned table with a header row; cells are cut at 60 characters.
+fn write_table(out: &mut dyn Write, columns: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    const MAX: usize = 60;
+    let cut = |s: &str| -> String {
+        let one_line = s.replace('\n', " ");
+        if one_line.chars().count() > MAX {
+            let mut cut: String = one_line.chars().take(MAX - 1).collect();
+            cut.push('…');
+            cut
+        } else {
+            one_line
+        }
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cut(c)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .chain([c.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| {
+        let text: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        writeln!(out, "{}", text.join("  ").trim_end())
+    };
+    line(out, &mut columns.iter().copied())?;
+    for row in &cells {
+        line(out, &mut row.iter().map(String::as_str))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        let ts = pb::Timestamp {
+            seconds: 1_800_000_000,
+            nanos: 0,
+        };
+        assert_eq!(time(Some(&ts)), "2027-01-15T08:00:00Z");
+        assert_eq!(time(None), "");
+    }
+
+    #[test]
+    fn fresh_command_ids_are_version_4_uuids() {
+        let id = fresh_uuid();
+        let parsed: daojia_domain::EventId = id.parse().unwrap();
+        assert_eq!(parsed.uuid().get_version_num(), 4);
+        assert_ne!(id, fresh_uuid());
+    }
+
+    #[test]
+    fn tables_align_their_columns() {
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["a", "long header"],
+            &[vec!["xyz".into(), "1".into()]],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a    long header\nxyz  1\n"
+        );
+    }
+}
