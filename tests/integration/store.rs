@@ -251,3 +251,47 @@ pub fn tempdir() -> TempDir {
     std::fs::create_dir_all(&dir).unwrap();
     TempDir(dir)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_may_append_while_it_reads_its_subscription() {
+    // A reactor: reads $all live and appends a derived event for each trigger, from inside the
+    // same loop. The store must neither block the writer on the subscriber nor the subscriber
+    // on its own append.
+    let dir = tempdir();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let mut sub = store
+        .subscribe_all(SubscribeFrom::Start, AllOptions::default())
+        .await
+        .unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..50u128 {
+                store
+                    .append("trigger-1", ExpectedRevision::Any, vec![event(i)])
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut derived = 0;
+    while derived < 50 {
+        match sub.next().await.unwrap().unwrap() {
+            SubscriptionItem::Event(e) if e.stream() == "trigger-1" => {
+                let id = e.id.as_u128() + 1_000_000;
+                store
+                    .append("derived-1", ExpectedRevision::Any, vec![event(id)])
+                    .await
+                    .unwrap();
+                derived += 1;
+            }
+            _ => {}
+        }
+    }
+    writer.await.unwrap();
+    let page = store
+        .read_stream("derived-1", Direction::Forwards, StreamStart::Edge, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 50);
+}
