@@ -2,6 +2,7 @@
 //! public API, with real storage and a real server on port 0.
 
 mod admin;
+mod harness;
 mod orders;
 mod queries;
 mod server;

@@ -24,12 +24,8 @@ use daojia_server::{Cli, Clock, Command, ServeError};
 use daojia_store::{EmbeddedStore, EventId, EventStore, ExpectedRevision, ProposedEvent};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
 use crate::store::{TempDir, tempdir};
@@ -232,29 +228,12 @@ impl TakingServer {
         let mut config = args.resolve(Some(&tokens)).unwrap();
         let clock = Clock::manual(NOW);
         config.clock = clock.clone();
-        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(daojia_server::run(listener, config, async {
-            let _ = rx.await;
-        }));
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut updates = HealthClient::new(channel.clone())
-            .watch(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        while let Some(update) = updates.next().await {
-            if update.unwrap().status == ServingStatus::Serving as i32 {
-                break;
-            }
-        }
+        let crate::harness::Started {
+            channel,
+            addr: _,
+            shutdown: tx,
+            task,
+        } = crate::harness::start(config, "").await;
         TakingServer {
             channel,
             clock,
