@@ -3,8 +3,10 @@
 
 mod admin;
 mod harness;
+mod lifecycle;
 mod orders;
 mod queries;
+mod seed;
 mod server;
 mod store;
 mod taking;

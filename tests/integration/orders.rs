@@ -57,6 +57,9 @@ impl OrderServer {
             "customer-app:{CUSTOMER_TOKEN}:shop-backend,worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}"
         );
         let mut config = args.resolve(Some(&tokens)).unwrap();
+        // Refused commands must append nothing at all: nothing else appends meanwhile.
+        config.dispatch = None;
+        config.reactor = false;
         config.clock = Clock::manual(NOW);
         let crate::harness::Started {
             channel,

@@ -60,6 +60,8 @@ impl QueryServer {
              analytics:{ANALYTICS_TOKEN}"
         );
         let mut config = args.resolve(Some(&tokens)).unwrap();
+        // The read side is tested against client commands only.
+        config.dispatch = None;
         config.clock = Clock::manual(NOW);
         let crate::harness::Started {
             channel,

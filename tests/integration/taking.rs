@@ -5,29 +5,27 @@
 //! streams before deciding.
 
 use clap::Parser;
-use daojia_domain::certificates::{CertificateEvent, CertificateKind, IdentityNumber};
 use daojia_domain::credit::{CreditEvent, SanctionCause};
-use daojia_domain::events::{self, DomainEvent};
 use daojia_domain::order::{
     self, DispatchMode, GeoPoint, OrderEvent, PostOrder, ServiceWindow, SlotIndex,
 };
-use daojia_domain::worker::{self, ContractNumber, WorkerEvent};
 use daojia_domain::{
-    CertificateId, CompanyId, CustomerId, OrderCommand, OrderId, OrderTerms, RegistryId, Standing,
-    Subject, Timestamp, WorkerId,
+    CompanyId, CustomerId, OrderCommand, OrderId, OrderTerms, RegistryId, Standing, Subject,
+    Timestamp, WorkerId,
 };
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
 use daojia_server::{Cli, Clock, Command, ServeError};
-use daojia_store::{EmbeddedStore, EventId, EventStore, ExpectedRevision, ProposedEvent};
+use daojia_store::EmbeddedStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
+use crate::seed::{NewWorker, Seeder};
 use crate::store::{TempDir, tempdir};
 
 const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
@@ -67,67 +65,31 @@ fn window() -> ServiceWindow {
     }
 }
 
-/// Appends domain events through the store, with fresh event ids.
-struct Seeder {
-    store: EmbeddedStore,
-    next_id: u128,
+/// Registers a worker in the taking scenario's company and registry, at its one location.
+async fn register(
+    seeder: &mut Seeder,
+    id: WorkerId,
+    identity: &str,
+    contract: bool,
+    certified: bool,
+) {
+    seeder
+        .worker(NewWorker {
+            id,
+            identity,
+            home: location(),
+            contract,
+            certified,
+        })
+        .await;
 }
 
-impl Seeder {
-    async fn append<E: DomainEvent>(&mut self, stream: &str, events: &[E]) {
-        let proposed = events
-            .iter()
-            .map(|event| {
-                let encoded = events::encode(event).unwrap();
-                self.next_id += 1;
-                ProposedEvent::json(
-                    EventId::from_u128(self.next_id),
-                    encoded.event_type,
-                    serde_json::to_vec(&encoded.data).unwrap(),
-                )
-            })
-            .collect();
-        self.store
-            .append(stream, ExpectedRevision::Any, proposed)
-            .await
-            .unwrap();
-    }
+/// Posting orders already offered, as the dispatcher would.
+trait OfferedOrders {
+    async fn offered_order(&mut self, order_id: OrderId, worker: WorkerId);
+}
 
-    /// Registers `worker`, optionally with a contract in force and a home-visit certificate.
-    async fn worker(&mut self, worker: WorkerId, identity: &str, contract: bool, certified: bool) {
-        let identity = IdentityNumber::new(identity).unwrap();
-        let mut profile = vec![WorkerEvent::WorkerRegistered {
-            worker,
-            company: COMPANY,
-            identity: identity.clone(),
-            skills: Vec::new(),
-            home: location(),
-            registry: REGISTRY,
-            at: Timestamp(NOW.0 - 30 * DAY_MS),
-        }];
-        if contract {
-            profile.push(WorkerEvent::ContractSigned {
-                contract: ContractNumber::new(&format!("HT-{worker}")).unwrap(),
-                valid_from: Timestamp(NOW.0 - 30 * DAY_MS),
-                valid_until: Timestamp(NOW.0 + 365 * DAY_MS),
-                at: Timestamp(NOW.0 - 30 * DAY_MS),
-            });
-        }
-        self.append(&worker::profile_stream(worker), &profile).await;
-        if certified {
-            let issued = CertificateEvent::CertificateIssued {
-                certificate_id: CertificateId::new(worker.uuid()),
-                worker,
-                identity,
-                company: COMPANY,
-                kind: CertificateKind::HomeVisit,
-                issued_at: Timestamp(NOW.0 - 30 * DAY_MS),
-                valid_until: Timestamp(NOW.0 + 365 * DAY_MS),
-            };
-            self.append(&REGISTRY.stream_name(), &[issued]).await;
-        }
-    }
-
+impl OfferedOrders for Seeder {
     /// Posts a platform order through the domain and offers its slot to `worker`, as the
     /// dispatcher would.
     async fn offered_order(&mut self, order_id: OrderId, worker: WorkerId) {
@@ -164,18 +126,13 @@ impl Seeder {
 /// UNCERTIFIED, 0x103 to RETRAINING).
 async fn seed(dir: &TempDir) {
     let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
-    let mut seeder = Seeder { store, next_id: 0 };
-    seeder.worker(GOOD, "110105198001010016", true, true).await;
-    seeder
-        .worker(UNCONTRACTED, "110105198001010024", false, true)
-        .await;
-    seeder
-        .worker(UNCERTIFIED, "110105198001010032", true, false)
-        .await;
-    seeder
-        .worker(RETRAINING, "110105198001010040", true, true)
-        .await;
-    seeder.worker(RIVAL, "110105198001010059", true, true).await;
+    let mut seeder = Seeder::new(store, COMPANY, REGISTRY, Timestamp(NOW.0 - 30 * DAY_MS));
+    let s = &mut seeder;
+    register(s, GOOD, "110105198001010016", true, true).await;
+    register(s, UNCONTRACTED, "110105198001010024", false, true).await;
+    register(s, UNCERTIFIED, "110105198001010032", true, false).await;
+    register(s, RETRAINING, "110105198001010040", true, true).await;
+    register(s, RIVAL, "110105198001010059", true, true).await;
     let subject = Subject::Worker(RETRAINING);
     let sanction = CreditEvent::RetrainingRequired {
         subject,
@@ -226,6 +183,9 @@ impl TakingServer {
             "customer-app:{CUSTOMER_TOKEN}:shop-backend,worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}"
         );
         let mut config = args.resolve(Some(&tokens)).unwrap();
+        // Offers are made by hand, and refused commands must append nothing at all.
+        config.dispatch = None;
+        config.reactor = false;
         let clock = Clock::manual(NOW);
         config.clock = clock.clone();
         let crate::harness::Started {

@@ -317,7 +317,7 @@ pub struct AdminExecuted {
 }
 
 /// The current credit rule set: the latest published one, or the built-in proposal.
-async fn current_rules<S: EventStore>(store: &S) -> Result<RuleSet, ApiError> {
+pub async fn current_rules<S: EventStore>(store: &S) -> Result<RuleSet, ApiError> {
     let mut state = credit::RuleSetState::default();
     for event in load_stream(store, CREDIT_RULES_STREAM).await? {
         state = credit::evolve_rule_set(state, &decode::<RuleSetEvent>(&event)?);

@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{TokenError, TokenTable};
 use crate::clock::Clock;
+use crate::dispatcher::DispatchConfig;
 
 /// The environment variable holding `ROLE:TOKEN[:ACTOR]` entries, comma-separated.
 pub const TOKENS_ENV: &str = "DAOJIA_TOKENS";
@@ -70,6 +71,10 @@ pub struct ServeArgs {
     /// answers UNAVAILABLE (POSITION_NOT_REACHED).
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
     pub query_wait_ms: u64,
+    /// Do not run the built-in dispatcher (no offers are made; for an external dispatcher, or
+    /// to drive offers by hand).
+    #[arg(long)]
+    pub no_dispatch: bool,
 }
 
 /// The resolved configuration `run` takes.
@@ -87,6 +92,12 @@ pub struct ServerConfig {
     pub clock: Clock,
     /// The longest a query waits for the read models to reach its `min_position`.
     pub query_wait: Duration,
+    /// The built-in dispatcher's settings; `None` runs no dispatcher.
+    pub dispatch: Option<DispatchConfig>,
+    /// Run the reactor (credit rules and follow-ups). Always on for `daojia serve`; tests that
+    /// check that a refused command appended nothing at all turn it off so that nothing else
+    /// appends meanwhile.
+    pub reactor: bool,
 }
 
 /// Transport security and authentication mode.
@@ -213,6 +224,8 @@ impl ServeArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
             clock: Clock::system(),
             query_wait: Duration::from_millis(self.query_wait_ms),
+            dispatch: (!self.no_dispatch).then(DispatchConfig::default),
+            reactor: true,
         })
     }
 }

@@ -102,6 +102,20 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         self.command(request, "file complaints").await
     }
 
+    async fn raise_dispute(
+        &self,
+        request: Request<pb::RaiseDisputeRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "raise disputes").await
+    }
+
+    async fn report_worker_no_show(
+        &self,
+        request: Request<pb::ReportWorkerNoShowRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "report no-shows").await
+    }
+
     async fn get_order(
         &self,
         request: Request<pb::GetOrderRequest>,

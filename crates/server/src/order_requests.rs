@@ -9,7 +9,7 @@
 use std::str::FromStr;
 
 use daojia_domain::order::{
-    Checklist, ComplaintCategory, DispatchMode, GeoPoint, Party, PostOrder, ReviewTag,
+    Checklist, ComplaintCategory, DispatchMode, GeoPoint, NoShow, Party, PostOrder, ReviewTag,
     ServiceWindow, SlotIndex, Stars, WorkerCredentials,
 };
 use daojia_domain::{
@@ -34,6 +34,22 @@ impl CommandId {
     /// The key that is `id` (admin commands parse it as an event id).
     pub fn from_event_id(id: EventId) -> Self {
         CommandId(id.uuid().as_u128())
+    }
+
+    /// A key derived deterministically from `seed` and `salt`, for commands the server issues
+    /// itself in reaction to an event (the event's id is the seed): reacting twice to the same
+    /// event yields the same key, so the second reaction finds the first one's events.
+    ///
+    /// FNV-1a over the seed's bytes and the salt, 128-bit variant; never the nil UUID.
+    pub fn derived(seed: u128, salt: &[u8]) -> Self {
+        const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let hash = seed
+            .to_le_bytes()
+            .iter()
+            .chain(salt)
+            .fold(OFFSET, |h, b| (h ^ u128::from(*b)).wrapping_mul(PRIME));
+        CommandId(hash.max(1))
     }
 
     /// A fixed key, for tests.
@@ -349,6 +365,98 @@ fn complaint_category(category: i32) -> Option<ComplaintCategory> {
         pb::ComplaintCategory::Damage => Some(ComplaintCategory::Damage),
         pb::ComplaintCategory::Safety => Some(ComplaintCategory::Safety),
         pb::ComplaintCategory::Pricing => Some(ComplaintCategory::Pricing),
+    }
+}
+
+impl TryFrom<pb::RaiseDisputeRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::RaiseDisputeRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let dispute_id = f.id("dispute_id", &r.dispute_id);
+        let customer: Option<CustomerId> = f.id("customer_id", &r.customer_id);
+        let (Some(command_id), Some(order_id), Some(dispute_id), Some(customer)) =
+            (command_id, order_id, dispute_id, customer)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::RaiseDispute {
+                dispute_id,
+                by: Party::Customer(customer),
+                reason: r.reason,
+            },
+        })
+    }
+}
+
+impl TryFrom<pb::RaiseWorkerDisputeRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::RaiseWorkerDisputeRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let dispute_id = f.id("dispute_id", &r.dispute_id);
+        let worker: Option<WorkerId> = f.id("worker_id", &r.worker_id);
+        let (Some(command_id), Some(order_id), Some(dispute_id), Some(worker)) =
+            (command_id, order_id, dispute_id, worker)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::RaiseDispute {
+                dispute_id,
+                by: Party::Worker(worker),
+                reason: r.reason,
+            },
+        })
+    }
+}
+
+impl TryFrom<pb::ReportWorkerNoShowRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::ReportWorkerNoShowRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let (Some(command_id), Some(order_id)) = (command_id, order_id) else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::ReportNoShow(NoShow::Worker {
+                slot: SlotIndex(r.slot),
+            }),
+        })
+    }
+}
+
+impl TryFrom<pb::ReportCustomerNoShowRequest> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::ReportCustomerNoShowRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker = f.id("worker_id", &r.worker_id);
+        let (Some(command_id), Some(order_id), Some(reported_by)) = (command_id, order_id, worker)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::ReportNoShow(NoShow::Customer { reported_by }),
+        })
     }
 }
 

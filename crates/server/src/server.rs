@@ -18,7 +18,7 @@ use daojia_domain::OrderTerms;
 use daojia_projections::{Projector, ReadModels};
 use daojia_store::{EmbeddedStore, StoreError};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -26,12 +26,15 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::admin::AdminService;
+use crate::clock::Clock;
 use crate::config::{Security, ServerConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
+use crate::dispatcher::{DispatchConfig, Dispatcher};
 use crate::interceptor::{AuthLayer, AuthPolicy};
 use crate::meta::MetaService;
 use crate::pb;
 use crate::queries::QueriesService;
+use crate::reactor::Reactor;
 use crate::read_models::ReadModelsSlot;
 use crate::store_slot::StoreSlot;
 use crate::worker_app::WorkerAppService;
@@ -90,6 +93,9 @@ pub async fn run(
         .build_v1alpha()?;
     let slot = StoreSlot::default();
     let reads = ReadModelsSlot::default();
+    // Tells long-lived response streams (worker notifications) to end when draining starts:
+    // graceful shutdown waits for every open stream.
+    let (end_streams, streams_end) = watch::channel(false);
 
     let (mode, policy, tls) = match config.security {
         Security::Insecure => ("insecure", AuthPolicy::Insecure, None),
@@ -122,7 +128,7 @@ pub async fn run(
             CustomerAppService::new(slot.clone(), config.clock.clone(), OrderTerms::default()),
         ))
         .add_service(pb::worker_app_server::WorkerAppServer::new(
-            WorkerAppService::new(slot.clone(), config.clock.clone()),
+            WorkerAppService::new(slot.clone(), config.clock.clone(), streams_end.clone()),
         ))
         .add_service(pb::queries_server::QueriesServer::new(QueriesService::new(
             reads.clone(),
@@ -147,14 +153,22 @@ pub async fn run(
                 Ok(()) = open_failed_rx => tracing::info!("stopping: the store did not open"),
             }
             set_health(&health, ServingStatus::NotServing).await;
+            let _ = end_streams.send(true);
             draining.notify_one();
         }
     };
 
+    let background = Background::default();
     let opening = tokio::spawn(open_store(
         config.data_dir.clone(),
-        slot.clone(),
-        reads.clone(),
+        Started {
+            slot: slot.clone(),
+            reads: reads.clone(),
+            background: background.clone(),
+            clock: config.clock.clone(),
+            dispatch: config.dispatch,
+            reactor: config.reactor,
+        },
         health.clone(),
         open_failed_tx,
     ));
@@ -177,6 +191,7 @@ pub async fn run(
         Ok(r) => r,
         Err(e) => Err(StoreError::Internal(format!("store open task failed: {e}"))),
     };
+    background.stop().await;
     if !reads.stop().await {
         tracing::warn!("connections past the grace period still hold the read models");
     }
@@ -203,16 +218,70 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     }
 }
 
-/// Opens the store on the blocking pool, fills the slot and starts the read models' projector
-/// (it replays `$all` from position 0; queries wait for it through `min_position`); health
-/// turns SERVING.
-async fn open_store(
-    dir: PathBuf,
+/// The tasks that work on the store once it is open, each holding a handle to it.
+#[derive(Clone, Debug, Default)]
+struct Background(Arc<std::sync::Mutex<Vec<BackgroundTask>>>);
+
+#[derive(Debug)]
+enum BackgroundTask {
+    Reactor(Reactor),
+    Dispatcher(Dispatcher),
+}
+
+impl Background {
+    fn push(&self, task: BackgroundTask) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task);
+    }
+
+    /// Stops every task (the dispatcher first: its offers are reacted to by nobody, but the
+    /// reactor should see everything the dispatcher appended).
+    async fn stop(&self) {
+        let tasks = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in tasks.into_iter().rev() {
+            match task {
+                BackgroundTask::Reactor(r) => r.stop().await,
+                BackgroundTask::Dispatcher(d) => d.stop().await,
+            }
+        }
+    }
+}
+
+/// Where `open_store` puts what it starts.
+struct Started {
     slot: StoreSlot,
     reads: ReadModelsSlot,
+    background: Background,
+    clock: Clock,
+    dispatch: Option<DispatchConfig>,
+    reactor: bool,
+}
+
+/// Opens the store on the blocking pool, fills the slot and starts the read models' projector
+/// (it replays `$all` from position 0; queries wait for it through `min_position`), the
+/// reactor (credit rules and follow-ups) and, if configured, the dispatcher; health turns
+/// SERVING.
+async fn open_store(
+    dir: PathBuf,
+    started: Started,
     health: HealthReporter,
     failed: oneshot::Sender<()>,
 ) -> Result<(), StoreError> {
+    let Started {
+        slot,
+        reads,
+        background,
+        clock,
+        dispatch,
+        reactor,
+    } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
     let opened = tokio::task::spawn_blocking(move || {
@@ -227,6 +296,19 @@ async fn open_store(
         Ok(store) => {
             let source = Arc::new(store.clone());
             reads.set(Projector::spawn(source, ReadModels::default));
+            if reactor {
+                background.push(BackgroundTask::Reactor(Reactor::spawn(
+                    store.clone(),
+                    clock.clone(),
+                )));
+            }
+            if let Some(config) = dispatch {
+                background.push(BackgroundTask::Dispatcher(Dispatcher::spawn(
+                    store.clone(),
+                    clock,
+                    config,
+                )));
+            }
             slot.set(store);
             set_health(&health, ServingStatus::Serving).await;
             tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "event store open, serving");

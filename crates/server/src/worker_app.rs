@@ -6,16 +6,20 @@
 //! loaded once per request: a sanction recorded between loading and appending is not seen by
 //! that one decision.
 
+use daojia_domain::WorkerId;
+use daojia_store::Position;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
 use crate::clock::Clock;
 use crate::customer_app::reply;
 use crate::interceptor::caller;
+use crate::notifications::{self, NotificationStream};
 use crate::order_commands;
 use crate::order_requests::{OrderRequest, TakeInput};
 use crate::pb;
-use crate::status::ApiError;
+use crate::status::{ApiError, FieldViolation};
 use crate::store_slot::StoreSlot;
 
 /// The `daojia.v1.WorkerApp` service.
@@ -23,12 +27,18 @@ use crate::store_slot::StoreSlot;
 pub struct WorkerAppService {
     store: StoreSlot,
     clock: Clock,
+    streams_end: watch::Receiver<bool>,
 }
 
 impl WorkerAppService {
-    /// A service over `store`, deciding with `clock`.
-    pub fn new(store: StoreSlot, clock: Clock) -> Self {
-        WorkerAppService { store, clock }
+    /// A service over `store`, deciding with `clock`; notification streams end when
+    /// `streams_end` turns true (the server is draining).
+    pub fn new(store: StoreSlot, clock: Clock, streams_end: watch::Receiver<bool>) -> Self {
+        WorkerAppService {
+            store,
+            clock,
+            streams_end,
+        }
     }
 
     async fn command<R>(
@@ -102,5 +112,48 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         request: Request<pb::CompleteServiceRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         self.command(request, "complete service").await
+    }
+
+    async fn report_customer_no_show(
+        &self,
+        request: Request<pb::ReportCustomerNoShowRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "report no-shows").await
+    }
+
+    async fn raise_worker_dispute(
+        &self,
+        request: Request<pb::RaiseWorkerDisputeRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "raise disputes").await
+    }
+
+    type WatchNotificationsStream = NotificationStream;
+
+    async fn watch_notifications(
+        &self,
+        request: Request<pb::WatchNotificationsRequest>,
+    ) -> Result<Response<NotificationStream>, Status> {
+        caller(&request)?.require(Role::WorkerApp, "watch notifications")?;
+        let r = request.into_inner();
+        let worker: WorkerId = match r.worker_id.parse() {
+            Ok(w) => w,
+            Err(_) => {
+                let description = if r.worker_id.is_empty() {
+                    "is required"
+                } else {
+                    "must be a UUID other than the nil UUID"
+                };
+                return Err(ApiError::InvalidArgument(vec![FieldViolation::new(
+                    "worker_id",
+                    description,
+                )])
+                .into());
+            }
+        };
+        let store = self.store.get()?;
+        let after = r.after_position.map(Position);
+        let stream = notifications::watch(store, worker, after, self.streams_end.clone()).await?;
+        Ok(Response::new(stream))
     }
 }

@@ -1,0 +1,424 @@
+//! The minimal dispatcher: it makes offers so that the order lifecycle works end to end
+//! (the live-dispatch work replaces it with the matching engine).
+//!
+//! It follows `$all` and keeps, in memory, the open orders (folded with the domain's
+//! `order::evolve`) and the registered workers' home and declared skills. Whenever an open order
+//! changes, and on every tick (offers lapse and grab pools close with time, workers become
+//! eligible again when their retraining is recorded), it goes over the orders that need work:
+//! - a pending offer past its expiry is recorded as lapsed (`ExpireOffer`);
+//! - an open slot without enough pending offers (one; several for emergency calls) is offered
+//!   to the nearest registered worker within [`DispatchConfig::radius_m`] who declared every
+//!   skill the order requires, was not passed over on this order, and holds no booking or
+//!   pending offer overlapping the order's window. The favourite worker of a preferred order
+//!   goes first. Grab-pool orders are left to the pool until its deadline.
+//!
+//! Offers go through the ordinary order command path (`order_commands::execute`) with the
+//! worker's credentials loaded from the store, so the domain has the last word: a worker in
+//! retraining, suspended, black-listed, without a valid certificate or contract is refused
+//! there and the next candidate is tried. Command ids are derived from the order, slot and
+//! worker, so an offer made just before a crash is found, not repeated, after a restart.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use daojia_domain::catalog::SkillKind;
+use daojia_domain::order::{
+    self, DispatchMode, GeoPoint, Order, OrderPhase, OrderState, ServiceWindow, SlotIndex,
+};
+use daojia_domain::worker::{PROFILE_CATEGORY, WorkerEvent};
+use daojia_domain::{DomainError, OrderCommand, OrderId, WorkerId};
+use daojia_projections::decode::{self, DomainRecord};
+use daojia_store::{
+    AllOptions, EventStore, EventSubscription, RecordedEvent, Revision, SubscribeFrom,
+    SubscriptionItem,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::{Actor, Caller, Role};
+use crate::clock::Clock;
+use crate::order_commands::{self, Executed};
+use crate::order_requests::{CommandId, OrderRequest};
+use crate::status::ApiError;
+
+/// The actor recorded in the metadata of the dispatcher's events.
+pub const DISPATCHER_ACTOR: &str = "daojia-dispatcher";
+
+/// How the dispatcher behaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DispatchConfig {
+    /// How often every open order is looked at again.
+    pub tick: Duration,
+    /// Farthest a worker's home may be from the order, in metres.
+    pub radius_m: f64,
+    /// Most candidates tried for one slot in one pass.
+    pub max_tries: usize,
+}
+
+impl Default for DispatchConfig {
+    /// A tick of one second, 30 km, 16 tries.
+    fn default() -> Self {
+        DispatchConfig {
+            tick: Duration::from_secs(1),
+            radius_m: 30_000.0,
+            max_tries: 16,
+        }
+    }
+}
+
+/// The running dispatcher; [`Dispatcher::stop`] ends it.
+#[derive(Debug)]
+pub struct Dispatcher {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Dispatcher {
+    /// Starts dispatching the orders of `store`'s log, deciding with `clock`.
+    pub fn spawn<S>(store: S, clock: Clock, config: DispatchConfig) -> Self
+    where
+        S: EventStore + Clone + Send + Sync + 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(store, clock, config, stopped));
+        Dispatcher { stop, task }
+    }
+
+    /// Stops the dispatcher after the command in progress and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the dispatcher task failed");
+        }
+    }
+}
+
+/// A registered worker, as far as choosing candidates goes.
+#[derive(Clone, Debug)]
+struct Candidate {
+    home: GeoPoint,
+    skills: Vec<SkillKind>,
+}
+
+/// What the dispatcher knows.
+#[derive(Debug, Default)]
+struct Board {
+    workers: HashMap<WorkerId, Candidate>,
+    /// Orders that are open or in service, with the revision of the last event folded in.
+    orders: HashMap<OrderId, (Order, Revision)>,
+    /// Orders changed since the last pass.
+    dirty: HashSet<OrderId>,
+}
+
+impl Board {
+    /// Folds `event` in.
+    fn apply(&mut self, event: &RecordedEvent) {
+        let stream = event.stream();
+        if stream
+            .split_once('-')
+            .is_some_and(|(c, _)| c == PROFILE_CATEGORY)
+        {
+            if let Ok(WorkerEvent::WorkerRegistered {
+                worker,
+                skills,
+                home,
+                ..
+            }) = order_commands::decode::<WorkerEvent>(event)
+            {
+                self.workers.insert(worker, Candidate { home, skills });
+            }
+            return;
+        }
+        let Ok(DomainRecord::Order(id, order_event)) = decode::decode(event) else {
+            return;
+        };
+        if self
+            .orders
+            .get(&id)
+            .is_some_and(|(_, revision)| *revision >= event.revision)
+        {
+            // Already folded in from the dispatcher's own command result.
+            return;
+        }
+        let state = match self.orders.remove(&id) {
+            Some((order, _)) => OrderState { order: Some(order) },
+            None => OrderState::default(),
+        };
+        let state = order::evolve(state, &order_event);
+        self.keep(id, state, event.revision);
+    }
+
+    /// Keeps `state` at `revision` if the order still needs the dispatcher (or blocks workers).
+    fn keep(&mut self, id: OrderId, state: OrderState, revision: Revision) {
+        if let Some(order) = state.order
+            && matches!(order.phase, OrderPhase::Open | OrderPhase::InService)
+        {
+            self.orders.insert(id, (order, revision));
+            self.dirty.insert(id);
+        } else {
+            self.orders.remove(&id);
+        }
+    }
+
+    /// Whether `worker` holds, or has a pending offer on, an order overlapping `window`.
+    fn busy(&self, worker: WorkerId, window: ServiceWindow) -> bool {
+        self.orders.values().any(|(order, _)| {
+            order.window.start < window.end
+                && window.start < order.window.end
+                && order.slots.iter().any(|(_, s)| {
+                    s.assignment.is_some_and(|a| a.worker == worker)
+                        || s.offers.iter().any(|o| o.worker == worker)
+                })
+        })
+    }
+
+    /// Candidates for `order`, best first.
+    fn candidates(&self, order: &Order, radius_m: f64) -> Vec<WorkerId> {
+        let mut near: Vec<(f64, WorkerId)> = self
+            .workers
+            .iter()
+            .filter(|(_, c)| {
+                order
+                    .required_certificates
+                    .iter()
+                    .all(|s| c.skills.contains(s))
+            })
+            .map(|(w, c)| (c.home.distance_m(order.location), *w))
+            .filter(|(d, _)| *d <= radius_m)
+            .collect();
+        near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut ranked: Vec<WorkerId> = Vec::with_capacity(near.len() + 1);
+        if let DispatchMode::Preferred { worker } = order.dispatch
+            && !order.preferred_offered
+        {
+            ranked.push(worker);
+        }
+        ranked.extend(near.into_iter().map(|(_, w)| w));
+        ranked.retain(|w| !order.passed_over.contains(w) && !self.busy(*w, order.window));
+        ranked.dedup();
+        ranked
+    }
+}
+
+fn dispatcher_caller() -> Caller {
+    Caller {
+        role: Role::Admin,
+        actor: Actor::new(DISPATCHER_ACTOR).unwrap_or_else(|_| unreachable!("a valid actor name")),
+    }
+}
+
+async fn run<S>(store: S, clock: Clock, config: DispatchConfig, mut stopped: watch::Receiver<bool>)
+where
+    S: EventStore + Clone + Send + Sync + 'static,
+{
+    let caller = dispatcher_caller();
+    let mut board = Board::default();
+    let mut last: Option<daojia_store::Position> = None;
+    let mut tick = tokio::time::interval(config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    'subscribe: loop {
+        let from = last.map_or(SubscribeFrom::Start, SubscribeFrom::After);
+        let mut subscription = match store.subscribe_all(from, AllOptions::default()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "dispatcher cannot subscribe, retrying");
+                tokio::select! {
+                    _ = stopped.changed() => break 'subscribe,
+                    _ = tick.tick() => continue 'subscribe,
+                }
+            }
+        };
+        let mut caught_up = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = stopped.changed() => break 'subscribe,
+                item = subscription.next() => match item {
+                    Some(Ok(SubscriptionItem::Event(event))) => {
+                        last = Some(event.position);
+                        board.apply(&event);
+                        if caught_up {
+                            pass(&store, &clock, &caller, config, &mut board, false).await;
+                        }
+                    }
+                    Some(Ok(SubscriptionItem::CaughtUp)) => {
+                        caught_up = true;
+                        tracing::info!(open_orders = board.orders.len(), workers = board.workers.len(), "dispatcher caught up");
+                        pass(&store, &clock, &caller, config, &mut board, true).await;
+                    }
+                    Some(Ok(SubscriptionItem::Checkpoint(_))) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "dispatcher subscription failed, resubscribing");
+                        continue 'subscribe;
+                    }
+                    None => break 'subscribe,
+                },
+                _ = tick.tick(), if caught_up => {
+                    pass(&store, &clock, &caller, config, &mut board, true).await;
+                }
+            }
+        }
+    }
+    tracing::info!("dispatcher stopped");
+}
+
+/// Looks at the changed orders (every open order if `all`).
+async fn pass<S: EventStore>(
+    store: &S,
+    clock: &Clock,
+    caller: &Caller,
+    config: DispatchConfig,
+    board: &mut Board,
+    all: bool,
+) {
+    let mut ids: Vec<OrderId> = if all {
+        board.orders.keys().copied().collect()
+    } else {
+        board.dirty.iter().copied().collect()
+    };
+    board.dirty.clear();
+    ids.sort();
+    for id in ids {
+        if let Err(e) = dispatch_order(store, clock, caller, config, board, id).await {
+            tracing::warn!(order = %id, error = %e, "dispatching failed; retrying on the next tick");
+        }
+    }
+}
+
+/// Expires lapsed offers of order `id` and offers its open slots.
+async fn dispatch_order<S: EventStore>(
+    store: &S,
+    clock: &Clock,
+    caller: &Caller,
+    config: DispatchConfig,
+    board: &mut Board,
+    id: OrderId,
+) -> Result<(), ApiError> {
+    let Some((order, _)) = board.orders.get(&id) else {
+        return Ok(());
+    };
+    if order.phase != OrderPhase::Open {
+        return Ok(());
+    }
+    let now = clock.now();
+    let lapsed: Vec<(SlotIndex, WorkerId)> = order
+        .slots
+        .iter()
+        .flat_map(|(i, s)| {
+            s.offers
+                .iter()
+                .filter(|o| now >= o.expires_at)
+                .map(|o| (*i, o.worker))
+        })
+        .collect();
+    for (slot, worker) in lapsed {
+        let salt = format!("expire:{}:{worker}", slot.0);
+        let command = OrderCommand::ExpireOffer { slot, worker };
+        match run_command(store, clock, caller, id, &salt, command).await {
+            Ok(done) => board.keep(id, done.state, done.revision),
+            Err(ApiError::Domain(refusal)) => {
+                tracing::debug!(order = %id, %refusal, "offer not expired");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Some((order, _)) = board.orders.get(&id) else {
+        return Ok(());
+    };
+    if matches!(order.dispatch, DispatchMode::GrabPool { deadline } if now < deadline) {
+        return Ok(());
+    }
+    let parallel = match order.dispatch {
+        DispatchMode::Emergency => {
+            usize::try_from(order.terms.emergency_parallel_offers).unwrap_or(1)
+        }
+        _ => 1,
+    };
+    let open: Vec<SlotIndex> = order
+        .slots
+        .iter()
+        .filter(|(_, s)| s.assignment.is_none() && s.offers.len() < parallel)
+        .map(|(i, _)| *i)
+        .collect();
+    let mut refused: HashSet<WorkerId> = HashSet::new();
+    for slot in open {
+        let mut tries = 0;
+        loop {
+            let Some((order, _)) = board.orders.get(&id) else {
+                return Ok(());
+            };
+            let pending = order
+                .slots
+                .iter()
+                .find(|(i, _)| *i == slot)
+                .map_or(parallel, |(_, s)| s.offers.len());
+            if order.phase != OrderPhase::Open || pending >= parallel || tries >= config.max_tries {
+                break;
+            }
+            let Some(worker) = board
+                .candidates(order, config.radius_m)
+                .into_iter()
+                .find(|w| !refused.contains(w))
+            else {
+                break;
+            };
+            tries += 1;
+            let credentials = match order_commands::worker_credentials(store, worker, now).await {
+                Ok(c) => c,
+                Err(e @ (ApiError::Store(_) | ApiError::StoreOpening)) => return Err(e),
+                Err(e) => {
+                    tracing::debug!(%worker, error = %e, "no credentials; skipping the worker");
+                    refused.insert(worker);
+                    continue;
+                }
+            };
+            let salt = format!("offer:{}:{worker}", slot.0);
+            let command = OrderCommand::Offer {
+                slot,
+                worker: credentials,
+            };
+            match run_command(store, clock, caller, id, &salt, command).await {
+                Ok(done) => {
+                    tracing::info!(order = %id, slot = slot.0, %worker, "offered");
+                    board.keep(id, done.state, done.revision);
+                }
+                Err(ApiError::Domain(refusal)) if skips_worker(&refusal) => {
+                    tracing::debug!(order = %id, %worker, %refusal, "candidate refused");
+                    refused.insert(worker);
+                }
+                Err(ApiError::Domain(refusal)) => {
+                    tracing::debug!(order = %id, slot = slot.0, %refusal, "slot not offered");
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refusals about the worker (try the next one), as opposed to the order or slot.
+fn skips_worker(refusal: &DomainError) -> bool {
+    matches!(
+        refusal,
+        DomainError::WorkerNotEligible { .. }
+            | DomainError::WorkerPassedOver { .. }
+            | DomainError::WorkerAlreadyOnOrder { .. }
+    )
+}
+
+async fn run_command<S: EventStore>(
+    store: &S,
+    clock: &Clock,
+    caller: &Caller,
+    order: OrderId,
+    salt: &str,
+    command: OrderCommand,
+) -> Result<Executed, ApiError> {
+    let request = OrderRequest {
+        command_id: CommandId::derived(order.uuid().as_u128(), salt.as_bytes()),
+        order_id: order,
+        command,
+    };
+    order_commands::execute(store, clock, caller, request).await
+}

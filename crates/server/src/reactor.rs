@@ -1,0 +1,358 @@
+//! The reactor: the server's own follow-on commands, derived from the log (DESIGN.md
+//! sections 2 and 3).
+//!
+//! It reads `$all` in order and, for every event that calls for it:
+//! - applies the credit rules the event triggers (`credit::assess` on order events: a review
+//!   tagged `late`, tools not disinfected, a no-show, an upheld complaint ...), appending
+//!   `CreditAdjusted` and any sanction (warning, mandatory retraining, suspension, black list)
+//!   to the subject's credit stream, under the current published rule set;
+//! - opens the ops follow-up task (三必访四必谈) the event calls for (`followups::follow_up_for`:
+//!   every new worker, dispute, complaint and rule violation).
+//!
+//! Each reaction is an ordinary admin command (`admin::execute`) by the actor
+//! [`REACTOR_ACTOR`], whose command id is derived from the triggering event's id
+//! ([`CommandId::derived`]). Reacting twice to the same event therefore appends nothing the
+//! second time; this is what makes the reactor safe to restart anywhere.
+//!
+//! Progress is checkpointed in the stream [`CHECKPOINT_STREAM`] (an event carrying the `$all`
+//! position below which every event has been reacted to), every [`CHECKPOINT_EVERY`] reactions
+//! and when the log goes quiet. After a restart the reactor resumes after its last checkpoint;
+//! the events between that checkpoint and the crash are reacted to again, harmlessly.
+//!
+//! A reaction that fails for a reason that may pass (the store unavailable, repeated
+//! concurrent changes) is retried with a growing pause, and the reactor does not move past the
+//! event until it succeeds: a reaction is never skipped. A reaction the domain refuses (the
+//! rule is already applied, the task already open, a rule no longer in the rule set) is final
+//! and logged.
+
+use std::time::Duration;
+
+use daojia_domain::DomainError;
+use daojia_domain::credit::CreditCommand;
+use daojia_domain::followups::{self, FollowUpCommand, FollowUpPolicy, TriggerEvent};
+use daojia_projections::decode::{self, DomainRecord, Skip};
+use daojia_store::{
+    AllOptions, Direction, EventStore, EventSubscription, ExpectedRevision, Position,
+    ProposedEvent, RecordedEvent, StoreError, StreamStart, SubscribeFrom, SubscriptionItem,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, AdminCommand, AdminRequest};
+use crate::auth::{Actor, Caller, Role};
+use crate::clock::Clock;
+use crate::order_requests::CommandId;
+use crate::status::ApiError;
+
+/// The actor recorded in the metadata of the reactor's events.
+pub const REACTOR_ACTOR: &str = "daojia-reactor";
+
+/// The stream holding the reactor's checkpoints.
+pub const CHECKPOINT_STREAM: &str = "reactorcheckpoint-credit-followups";
+
+/// The event type of a checkpoint.
+pub const CHECKPOINT_EVENT: &str = "ReactorCheckpointed";
+
+/// Events read between two checkpoints.
+pub const CHECKPOINT_EVERY: u64 = 256;
+
+/// The first and the longest pause between retries of a failed reaction.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// The running reactor; [`Reactor::stop`] ends it.
+#[derive(Debug)]
+pub struct Reactor {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    reacted: watch::Receiver<Option<Position>>,
+}
+
+impl Reactor {
+    /// Starts reacting to `store`'s log, deciding with `clock`.
+    pub fn spawn<S>(store: S, clock: Clock) -> Self
+    where
+        S: EventStore + Clone + Send + Sync + 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let (reacted_tx, reacted) = watch::channel(None);
+        let task = tokio::spawn(run(store, clock, stopped, reacted_tx));
+        Reactor {
+            stop,
+            task,
+            reacted,
+        }
+    }
+
+    /// The position of the last event reacted to (every earlier one has been too).
+    pub fn position(&self) -> Option<Position> {
+        *self.reacted.borrow()
+    }
+
+    /// Stops the reactor after the reaction in progress and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the reactor task failed");
+        }
+    }
+}
+
+fn reactor_caller() -> Caller {
+    Caller {
+        role: Role::Admin,
+        actor: Actor::new(REACTOR_ACTOR).unwrap_or_else(|_| unreachable!("a valid actor name")),
+    }
+}
+
+async fn run<S>(
+    store: S,
+    clock: Clock,
+    mut stopped: watch::Receiver<bool>,
+    reacted: watch::Sender<Option<Position>>,
+) where
+    S: EventStore + Clone + Send + Sync + 'static,
+{
+    let caller = reactor_caller();
+    let mut pause = RETRY_FIRST;
+    // The last event reacted to.
+    let mut done = loop {
+        match load_checkpoint(&store).await {
+            Ok(p) => break p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the reactor checkpoint, retrying");
+                if wait_or_stop(&mut stopped, &mut pause).await {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = reacted.send(done);
+    tracing::info!(after = ?done.map(|p| p.0), "reactor starting");
+    'subscribe: loop {
+        let from = done.map_or(SubscribeFrom::Start, SubscribeFrom::After);
+        let mut subscription = match store.subscribe_all(from, AllOptions::default()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "reactor cannot subscribe, retrying");
+                if wait_or_stop(&mut stopped, &mut pause).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut since_checkpoint = 0u64;
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = stopped.changed() => break 'subscribe,
+                item = subscription.next() => item,
+            };
+            let event = match item {
+                Some(Ok(SubscriptionItem::Event(event))) => event,
+                Some(Ok(SubscriptionItem::CaughtUp | SubscriptionItem::Checkpoint(_))) => continue,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reactor subscription failed, resubscribing");
+                    if wait_or_stop(&mut stopped, &mut pause).await {
+                        break 'subscribe;
+                    }
+                    continue 'subscribe;
+                }
+                None => {
+                    tracing::info!("the store closed; reactor stopping");
+                    break 'subscribe;
+                }
+            };
+            loop {
+                match react(&store, &clock, &caller, &event).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(
+                            error = %e, position = event.position.0, event_type = event.event_type(),
+                            "reaction failed, retrying"
+                        );
+                        if wait_or_stop(&mut stopped, &mut pause).await {
+                            break 'subscribe;
+                        }
+                    }
+                }
+            }
+            pause = RETRY_FIRST;
+            done = Some(event.position);
+            let _ = reacted.send(done);
+            since_checkpoint += 1;
+            if since_checkpoint >= CHECKPOINT_EVERY {
+                save_checkpoint(&store, event.position).await;
+                since_checkpoint = 0;
+            }
+        }
+    }
+    tracing::info!(at = ?done.map(|p| p.0), "reactor stopped");
+}
+
+/// Pauses before a retry; `true` if the reactor was asked to stop meanwhile.
+async fn wait_or_stop(stopped: &mut watch::Receiver<bool>, pause: &mut Duration) -> bool {
+    let wait = *pause;
+    *pause = (*pause * 2).min(RETRY_MAX);
+    tokio::select! {
+        _ = stopped.changed() => true,
+        () = tokio::time::sleep(wait) => *stopped.borrow(),
+    }
+}
+
+/// The position of the last event the last checkpoint covers (none without a checkpoint).
+async fn load_checkpoint<S: EventStore>(store: &S) -> Result<Option<Position>, StoreError> {
+    let last = match store
+        .read_stream(
+            CHECKPOINT_STREAM,
+            Direction::Backwards,
+            StreamStart::Edge,
+            1,
+        )
+        .await
+    {
+        Ok(events) => events,
+        Err(StoreError::StreamNotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(event) = last.first() else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_slice(event.data_slice())
+        .map_err(|e| StoreError::Internal(format!("reactor checkpoint is not JSON: {e}")))?;
+    value
+        .get("reacted_through")
+        .and_then(serde_json::Value::as_u64)
+        .map(|p| Some(Position(p)))
+        .ok_or_else(|| StoreError::Internal("reactor checkpoint has no position".into()))
+}
+
+/// Records that every event up to and including `done` has been reacted to (a failure is
+/// logged: the next checkpoint will do, and reacting again is harmless).
+async fn save_checkpoint<S: EventStore>(store: &S, done: Position) {
+    let data = serde_json::json!({ "reacted_through": done.0 }).to_string();
+    let id = CommandId::derived(u128::from(done.0), b"reactor-checkpoint");
+    let event = ProposedEvent::json(
+        daojia_store::EventId::from_u128(id.as_u128()),
+        CHECKPOINT_EVENT,
+        data.into_bytes(),
+    );
+    if let Err(e) = store
+        .append(CHECKPOINT_STREAM, ExpectedRevision::Any, vec![event])
+        .await
+    {
+        tracing::warn!(error = %e, "cannot write the reactor checkpoint");
+    }
+}
+
+/// The commands `event` calls for, each with its command id and reason.
+fn reactions(
+    event: &RecordedEvent,
+    record: &DomainRecord,
+    rules_from: &RuleSource,
+) -> Vec<AdminRequest> {
+    let evidence = decode::event_id(event);
+    let seed = evidence.uuid().as_u128();
+    let mut out = Vec::new();
+    if let (DomainRecord::Order(_, order_event), RuleSource::Current(rules)) = (record, rules_from)
+    {
+        for found in daojia_domain::credit::assess(rules, evidence, order_event) {
+            out.push(AdminRequest {
+                command_id: CommandId::derived(
+                    seed,
+                    format!("credit:{}", found.rule.as_str()).as_bytes(),
+                ),
+                reason: format!(
+                    "rule {} triggered by {} (event {evidence})",
+                    found.rule.as_str(),
+                    event.event_type()
+                ),
+                command: AdminCommand::Credit(
+                    found.subject,
+                    CreditCommand::ApplyRule {
+                        rule: found.rule,
+                        evidence: found.evidence,
+                    },
+                ),
+            });
+        }
+    }
+    let trigger = match record {
+        DomainRecord::Order(order, e) => Some(TriggerEvent::Order(*order, e)),
+        DomainRecord::Credit(e) => Some(TriggerEvent::Credit(e)),
+        DomainRecord::Certificate(e) => Some(TriggerEvent::Certificate(e)),
+        _ => None,
+    };
+    let task = trigger.and_then(|t| {
+        followups::follow_up_for(
+            evidence,
+            t,
+            FollowUpPolicy::default(),
+            decode::created_at(event),
+        )
+    });
+    if let Some(task) = task {
+        out.push(AdminRequest {
+            command_id: CommandId::derived(seed, b"follow-up"),
+            reason: format!("follow-up for {} (event {evidence})", event.event_type()),
+            command: AdminCommand::FollowUp(task.id, FollowUpCommand::Open(task)),
+        });
+    }
+    out
+}
+
+/// Where the rules come from for one reaction.
+enum RuleSource {
+    /// The current published rule set (or the built-in proposal).
+    Current(daojia_domain::RuleSet),
+    /// Not an order event: no rule to assess.
+    NotNeeded,
+}
+
+/// Carries out every reaction `event` calls for; `Err` only for failures worth retrying.
+async fn react<S: EventStore>(
+    store: &S,
+    clock: &Clock,
+    caller: &Caller,
+    event: &RecordedEvent,
+) -> Result<(), ApiError> {
+    let record = match decode::decode(event) {
+        Ok(record) => record,
+        Err(Skip::NotDomain) => return Ok(()),
+        Err(Skip::Malformed(reason)) => {
+            tracing::error!(
+                position = event.position.0, stream = event.stream(), %reason,
+                "cannot read a stored event; no reaction"
+            );
+            return Ok(());
+        }
+    };
+    let rules = match &record {
+        DomainRecord::Order(..) => RuleSource::Current(admin::current_rules(store).await?),
+        _ => RuleSource::NotNeeded,
+    };
+    for request in reactions(event, &record, &rules) {
+        match admin::execute(store, clock, caller, request).await {
+            Ok(done) if !done.replayed => tracing::info!(
+                position = done.position.0, events = ?done.event_types, cause = event.position.0,
+                "reacted"
+            ),
+            Ok(_) => {}
+            Err(ApiError::Domain(refusal)) => log_refusal(event, &refusal),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn log_refusal(event: &RecordedEvent, refusal: &DomainError) {
+    match refusal {
+        DomainError::RuleAlreadyApplied { .. } | DomainError::FollowUpAlreadyOpened { .. } => {
+            tracing::debug!(position = event.position.0, %refusal, "already reacted");
+        }
+        _ => tracing::warn!(
+            position = event.position.0, event_type = event.event_type(), %refusal,
+            "reaction refused by the domain"
+        ),
+    }
+}

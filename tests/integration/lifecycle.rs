@@ -1,0 +1,641 @@
+//! The whole order lifecycle through the real server with its dispatcher and reactor running:
+//! offers pushed on the workers' notification streams, accept, check-in, completion, review,
+//! the credit rules the review triggers, mandatory retraining keeping the worker out of offers
+//! until ops records the training, follow-ups for complaints and violations, offer expiry, and
+//! a restart that answers every query the same. Workers are seeded through the domain before
+//! the server starts; everything else goes through gRPC with a manual clock.
+
+use clap::Parser;
+use daojia_domain::order::GeoPoint;
+use daojia_domain::{CompanyId, RegistryId, Timestamp, WorkerId};
+use daojia_server::pb;
+use daojia_server::pb::admin_client::AdminClient;
+use daojia_server::pb::customer_app_client::CustomerAppClient;
+use daojia_server::pb::queries_client::QueriesClient;
+use daojia_server::pb::worker_app_client::WorkerAppClient;
+use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_store::EmbeddedStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Request, Streaming};
+
+use crate::seed::{NewWorker, Seeder};
+use crate::store::{TempDir, tempdir};
+
+const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
+const WORKER_TOKEN: &str = "worker-token-0123456789ab";
+const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
+
+const NOW: Timestamp = Timestamp(1_800_000_000_000);
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Next to the customer.
+const NEAR: WorkerId = WorkerId::from_u128(0xB1);
+/// A few kilometres away.
+const FAR: WorkerId = WorkerId::from_u128(0xB2);
+
+fn home() -> GeoPoint {
+    GeoPoint::new(26.08, 119.30).unwrap()
+}
+
+fn id(n: u128) -> String {
+    WorkerId::from_u128(n).to_string()
+}
+
+fn at(ms: i64) -> Option<pb::Timestamp> {
+    Some(pb::Timestamp {
+        seconds: ms / 1_000,
+        nanos: 0,
+    })
+}
+
+fn as_<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+async fn seed(dir: &TempDir) {
+    let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
+    let mut seeder = Seeder::new(
+        store,
+        CompanyId::from_u128(0xCC),
+        RegistryId::from_u128(0x4E6),
+        Timestamp(NOW.0 - 30 * DAY_MS),
+    );
+    for (worker, identity, home) in [
+        (NEAR, "110105198001010016", home()),
+        (
+            FAR,
+            "110105198001010024",
+            GeoPoint::new(26.10, 119.33).unwrap(),
+        ),
+    ] {
+        seeder
+            .worker(NewWorker {
+                id: worker,
+                identity,
+                home,
+                contract: true,
+                certified: true,
+            })
+            .await;
+    }
+}
+
+struct Platform {
+    channel: Channel,
+    clock: Clock,
+    dir: Option<TempDir>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Platform {
+    async fn start() -> Platform {
+        let dir = tempdir();
+        seed(&dir).await;
+        Platform::start_in(dir, Clock::manual(NOW)).await
+    }
+
+    async fn start_in(dir: TempDir, clock: Clock) -> Platform {
+        let datadir = dir.path().join("data");
+        let argv = [
+            "daojia",
+            "serve",
+            "--data-dir",
+            datadir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve")
+        };
+        let tokens = format!(
+            "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-desk"
+        );
+        let mut config = args.resolve(Some(&tokens)).unwrap();
+        config.clock = clock.clone();
+        let started = crate::harness::start(config, "").await;
+        Platform {
+            channel: started.channel,
+            clock,
+            dir: Some(dir),
+            shutdown: started.shutdown,
+            task: started.task,
+        }
+    }
+
+    async fn stop(mut self) -> TempDir {
+        let _ = self.shutdown.send(());
+        self.task.await.unwrap().unwrap();
+        self.dir.take().unwrap()
+    }
+
+    fn customer(&self) -> CustomerAppClient<Channel> {
+        CustomerAppClient::new(self.channel.clone())
+    }
+
+    fn worker(&self) -> WorkerAppClient<Channel> {
+        WorkerAppClient::new(self.channel.clone())
+    }
+
+    fn queries(&self) -> QueriesClient<Channel> {
+        QueriesClient::new(self.channel.clone())
+    }
+
+    fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel.clone())
+    }
+
+    /// `worker`'s notifications from now on.
+    async fn watch(&self, worker: WorkerId) -> Streaming<pb::WorkerNotification> {
+        self.worker()
+            .watch_notifications(as_(
+                WORKER_TOKEN,
+                pb::WatchNotificationsRequest {
+                    worker_id: worker.to_string(),
+                    after_position: None,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// Posts a one-worker C01 order for this time tomorrow at the customer's home.
+    async fn post(&self, command: u128, order: u128) -> u64 {
+        let tomorrow = self.clock.now().0 + DAY_MS;
+        self.customer()
+            .post_order(as_(
+                CUSTOMER_TOKEN,
+                pb::PostOrderRequest {
+                    command_id: id(command),
+                    order_id: id(order),
+                    customer_id: id(0xC0),
+                    service_code: "C01".into(),
+                    quantity: 3,
+                    workers: 1,
+                    window_start: at(tomorrow),
+                    window_end: at(tomorrow + 3 * HOUR_MS),
+                    location: Some(pb::LatLon {
+                        lat: home().lat,
+                        lon: home().lon,
+                    }),
+                    dispatch: None,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .commit_position
+    }
+
+    async fn order(&self, order: u128, min_position: u64) -> pb::Order {
+        self.customer()
+            .get_order(as_(
+                CUSTOMER_TOKEN,
+                pb::GetOrderRequest {
+                    order_id: id(order),
+                    min_position,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn credit(&self, worker: WorkerId, min_position: u64) -> pb::CreditReply {
+        self.queries()
+            .get_credit(as_(
+                OPS_TOKEN,
+                pb::GetCreditRequest {
+                    subject: Some(pb::CreditSubject {
+                        kind: pb::CreditSubjectKind::Worker as i32,
+                        id: worker.to_string(),
+                    }),
+                    min_position,
+                    page_size: 100,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    async fn follow_ups(&self) -> Vec<pb::FollowUp> {
+        let min_position = 0;
+        self.queries()
+            .list_open_follow_ups(as_(
+                OPS_TOKEN,
+                pb::ListOpenRequest {
+                    min_position,
+                    page_size: 100,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .follow_ups
+    }
+
+    /// The open follow-ups once `done` holds for them. The reactor appends follow-ups after
+    /// the events that call for them, at positions nobody knows in advance: ask again (no
+    /// timer) until they are there, within a generous bound.
+    async fn follow_ups_until(&self, done: impl Fn(&[pb::FollowUp]) -> bool) -> Vec<pb::FollowUp> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let open = self.follow_ups().await;
+            if done(&open) {
+                return open;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "follow-ups never appeared: {open:#?}"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// The next notification of `event_type`, skipping others.
+async fn next_of(
+    stream: &mut Streaming<pb::WorkerNotification>,
+    event_type: &str,
+) -> pb::WorkerNotification {
+    loop {
+        let n = stream
+            .message()
+            .await
+            .unwrap()
+            .expect("the notification stream ended");
+        if n.event_type == event_type {
+            return n;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out_of_offers() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    let mut far = platform.watch(FAR).await;
+
+    // Posted → offered to the nearest worker, pushed on their stream.
+    platform.post(1, 0xA1).await;
+    let offer = next_of(&mut near, "OrderOffered").await;
+    assert_eq!(offer.order_id, id(0xA1));
+    assert_eq!(offer.slot, 0);
+    assert!(offer.offer_expires_at.is_some());
+
+    // Accept, check in on time, complete with tools disinfected.
+    let mut worker = platform.worker();
+    worker
+        .accept_offer(as_(
+            WORKER_TOKEN,
+            pb::AcceptOfferRequest {
+                command_id: id(2),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next_of(&mut near, "OrderAccepted").await.order_id, id(0xA1));
+    platform.clock.set(Timestamp(NOW.0 + DAY_MS));
+    worker
+        .check_in(as_(
+            WORKER_TOKEN,
+            pb::CheckInRequest {
+                command_id: id(3),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+                location: Some(pb::LatLon {
+                    lat: home().lat,
+                    lon: home().lon,
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    platform.clock.set(Timestamp(NOW.0 + DAY_MS + 3 * HOUR_MS));
+    worker
+        .complete_service(as_(
+            WORKER_TOKEN,
+            pb::CompleteServiceRequest {
+                command_id: id(4),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+                checklist: Some(pb::Checklist {
+                    tools_disinfected: true,
+                    area_tidied: true,
+                    customer_confirmed: true,
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+
+    // The customer's review tags lateness and undisinfected tools.
+    let reviewed = platform
+        .customer()
+        .review_order(as_(
+            CUSTOMER_TOKEN,
+            pb::ReviewOrderRequest {
+                command_id: id(5),
+                order_id: id(0xA1),
+                customer_id: id(0xC0),
+                stars: 2,
+                tags: vec![
+                    pb::ReviewTag::Late as i32,
+                    pb::ReviewTag::ToolsNotDisinfected as i32,
+                ],
+                text: "late, and the mop was dirty".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let retraining = next_of(&mut near, "RetrainingRequired").await;
+    assert!(retraining.position > reviewed.commit_position);
+
+    // CreditAdjusted events name each rule, with the review as their evidence.
+    let credit = platform.credit(NEAR, retraining.position).await;
+    assert_eq!(
+        credit.standing,
+        pb::CreditStanding::InRetraining as i32,
+        "{credit:#?}"
+    );
+    let mut rules: Vec<&str> = credit
+        .history
+        .iter()
+        .filter(|h| h.event_type == "CreditAdjusted")
+        .map(|h| h.rule.as_str())
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(
+        rules,
+        [
+            "worker.poor_review",
+            "worker.review_late",
+            "worker.review_tools_not_disinfected"
+        ]
+    );
+    let review_event = credit
+        .history
+        .iter()
+        .find(|h| h.event_type == "CreditAdjusted")
+        .unwrap()
+        .evidence_event_id
+        .clone();
+    assert!(
+        credit
+            .history
+            .iter()
+            .filter(|h| h.event_type == "CreditAdjusted")
+            .all(|h| h.evidence_event_id == review_event)
+    );
+    assert_eq!(credit.score, Some(100 - 2 - 2 - 5));
+
+    // Ops must talk to the worker about the violation (and visit both new workers).
+    let open = platform
+        .follow_ups_until(|open| {
+            open.iter()
+                .any(|f| f.reason == pb::FollowUpReason::Violation as i32)
+        })
+        .await;
+    let violations: Vec<_> = open
+        .iter()
+        .filter(|f| f.reason == pb::FollowUpReason::Violation as i32)
+        .collect();
+    assert!(
+        violations
+            .iter()
+            .all(|f| f.about.as_ref().unwrap().id == NEAR.to_string())
+    );
+    assert_eq!(
+        open.iter()
+            .filter(|f| f.reason == pb::FollowUpReason::NewWorker as i32)
+            .count(),
+        2
+    );
+
+    // While in retraining, the next order goes to the farther worker, not to NEAR.
+    platform.post(6, 0xA2).await;
+    let offer = next_of(&mut far, "OrderOffered").await;
+    assert_eq!(offer.order_id, id(0xA2));
+    let order = platform.order(0xA2, offer.position).await;
+    assert_eq!(order.slots[0].offered_to, [FAR.to_string()]);
+
+    // Ops records the training; NEAR is offered the next order again.
+    platform
+        .admin()
+        .record_training_completed(as_(
+            OPS_TOKEN,
+            pb::RecordTrainingCompletedRequest {
+                command_id: id(7),
+                worker_id: NEAR.to_string(),
+                course: "消毒规范".into(),
+                reason: "course passed".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    next_of(&mut near, "TrainingCompleted").await;
+    platform.post(8, 0xA3).await;
+    let offer = next_of(&mut near, "OrderOffered").await;
+    assert_eq!(offer.order_id, id(0xA3), "{offer:?}");
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_offer_cascades_to_the_next_worker() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    let mut far = platform.watch(FAR).await;
+    platform.post(1, 0xA1).await;
+    let offer = next_of(&mut near, "OrderOffered").await;
+    let expires = offer.offer_expires_at.unwrap();
+    // Nobody answers: once the clock passes the expiry, the dispatcher records the lapse and
+    // offers the slot to the next worker.
+    platform
+        .clock
+        .set(Timestamp(expires.seconds * 1_000 + MINUTE_MS));
+    let lapsed = next_of(&mut near, "OfferExpired").await;
+    assert_eq!(lapsed.order_id, id(0xA1));
+    let next = next_of(&mut far, "OrderOffered").await;
+    assert_eq!(next.order_id, id(0xA1));
+    assert!(next.position > lapsed.position);
+    let order = platform.order(0xA1, next.position).await;
+    assert_eq!(order.slots[0].offered_to, [FAR.to_string()]);
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_notification_stream_repeats_nothing_and_misses_nothing() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    platform.post(1, 0xA1).await;
+    let offer = next_of(&mut near, "OrderOffered").await;
+    drop(near);
+    platform
+        .worker()
+        .decline_offer(as_(
+            WORKER_TOKEN,
+            pb::DeclineOfferRequest {
+                command_id: id(2),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    // Reconnecting after the offer's position delivers the decline, not the offer again.
+    let mut resumed = platform
+        .worker()
+        .watch_notifications(as_(
+            WORKER_TOKEN,
+            pb::WatchNotificationsRequest {
+                worker_id: NEAR.to_string(),
+                after_position: Some(offer.position),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = resumed.message().await.unwrap().unwrap();
+    assert_eq!(first.event_type, "OfferDeclined");
+    assert_eq!(first.order_id, id(0xA1));
+    // A bad worker id is refused before streaming.
+    let status = platform
+        .worker()
+        .watch_notifications(as_(
+            WORKER_TOKEN,
+            pb::WatchNotificationsRequest {
+                worker_id: "not-a-uuid".into(),
+                after_position: None,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    // Only the worker app (or admin) may watch.
+    let status = platform
+        .worker()
+        .watch_notifications(as_(
+            CUSTOMER_TOKEN,
+            pb::WatchNotificationsRequest {
+                worker_id: NEAR.to_string(),
+                after_position: None,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_reactor_repeats_nothing_and_queries_answer_the_same() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    platform.post(1, 0xA1).await;
+    let offer = next_of(&mut near, "OrderOffered").await;
+    let open = platform.follow_ups_until(|open| open.len() == 2).await;
+    let credit = platform.credit(NEAR, 0).await;
+    let clock = platform.clock.clone();
+    let dir = platform.stop().await;
+
+    let platform = Platform::start_in(dir, clock).await;
+    assert_eq!(platform.follow_ups().await, open);
+    assert_eq!(platform.credit(NEAR, 0).await.history, credit.history);
+    let order = platform.order(0xA1, offer.position).await;
+    assert_eq!(order.slots[0].offered_to, [NEAR.to_string()]);
+    // A new event the reactor must answer: once its follow-up is there, the reactor has gone
+    // past every event before it, and none of them was reacted to twice.
+    let mut near = platform.watch(NEAR).await;
+    platform
+        .worker()
+        .accept_offer(as_(
+            WORKER_TOKEN,
+            pb::AcceptOfferRequest {
+                command_id: id(2),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    next_of(&mut near, "OrderAccepted").await;
+    platform.clock.set(Timestamp(NOW.0 + DAY_MS + 3 * HOUR_MS));
+    platform
+        .worker()
+        .raise_worker_dispute(as_(
+            WORKER_TOKEN,
+            pb::RaiseWorkerDisputeRequest {
+                command_id: id(3),
+                order_id: id(0xA1),
+                dispute_id: id(0xD1),
+                worker_id: NEAR.to_string(),
+                reason: "the customer locked the door".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    platform
+        .worker()
+        .report_customer_no_show(as_(
+            WORKER_TOKEN,
+            pb::ReportCustomerNoShowRequest {
+                command_id: id(4),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+            },
+        ))
+        .await
+        .unwrap();
+    platform
+        .worker()
+        .raise_worker_dispute(as_(
+            WORKER_TOKEN,
+            pb::RaiseWorkerDisputeRequest {
+                command_id: id(5),
+                order_id: id(0xA1),
+                dispute_id: id(0xD1),
+                worker_id: NEAR.to_string(),
+                reason: "the customer locked the door".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let open = platform
+        .follow_ups_until(|open| {
+            open.iter()
+                .any(|f| f.reason == pb::FollowUpReason::Dispute as i32)
+        })
+        .await;
+    let mut reasons: Vec<i32> = open.iter().map(|f| f.reason).collect();
+    reasons.sort_unstable();
+    let expected = [
+        pb::FollowUpReason::NewWorker,
+        pb::FollowUpReason::NewWorker,
+        pb::FollowUpReason::Dispute,
+        // The customer's no-show broke a rule: a warning, and a talk.
+        pb::FollowUpReason::Violation,
+    ];
+    assert_eq!(reasons, expected.map(|r| r as i32), "{open:#?}");
+    assert_eq!(platform.credit(NEAR, 0).await.history, credit.history);
+    platform.stop().await;
+}
