@@ -23,7 +23,9 @@ use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
 use daojia_server::{Cli, Clock, Command, ServeError};
-use daojia_store::{EmbeddedStore, EventId, EventStore, ExpectedRevision, ProposedEvent};
+use daojia_store::{
+    Direction, EmbeddedStore, EventId, EventStore, ExpectedRevision, ProposedEvent, StreamStart,
+};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -209,7 +211,7 @@ struct AdminServer {
     channel: Channel,
     addr: std::net::SocketAddr,
     clock: Clock,
-    _dir: TempDir,
+    dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -250,7 +252,7 @@ impl AdminServer {
             channel,
             addr,
             clock,
-            _dir: dir,
+            dir,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -278,6 +280,17 @@ impl AdminServer {
             let _ = tx.send(());
         }
         self.task.take().unwrap().await.unwrap().unwrap();
+    }
+
+    /// Stops the server and opens its event log directly.
+    async fn stop_and_open_store(mut self) -> (TempDir, EmbeddedStore) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let dir = std::mem::replace(&mut self.dir, tempdir());
+        let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
+        (dir, store)
     }
 
     /// Registers [`WORKER`], records a contract in force and issues a home-visit certificate,
@@ -1104,4 +1117,43 @@ async fn the_cli_resolves_a_dispute_publishes_rules_and_rebuilds() {
     );
     assert!(lines.next().is_some(), "{out}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_events_carry_the_command_id_the_actor_and_the_reason() {
+    let server = AdminServer::start().await;
+    server.onboard().await;
+    let (_dir, store) = server.stop_and_open_store().await;
+    let profile = store
+        .read_stream(
+            &format!("workerprofile-{}", uuid(WORKER)),
+            Direction::Forwards,
+            StreamStart::Edge,
+            10,
+        )
+        .await
+        .unwrap();
+    let types: Vec<&str> = profile.iter().map(|e| e.event_type()).collect();
+    assert_eq!(types, ["WorkerRegistered", "ContractSigned"]);
+    assert_eq!(profile[0].id, EventId::from_u128(0x10));
+    let metadata: serde_json::Value = serde_json::from_slice(profile[0].metadata_slice()).unwrap();
+    assert_eq!(metadata["actor"], "ops-li");
+    assert_eq!(metadata["role"], "ops");
+    assert_eq!(metadata["reason"], "onboarded by company 0xCC");
+    assert_eq!(metadata["command_id"], uuid(0x10));
+
+    let registry = store
+        .read_stream(
+            &format!("certificates-{}", uuid(REGISTRY)),
+            Direction::Forwards,
+            StreamStart::Edge,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(registry.len(), 1);
+    let issued: serde_json::Value = serde_json::from_slice(registry[0].data_slice()).unwrap();
+    assert_eq!(issued["worker"], uuid(WORKER));
+    assert_eq!(issued["company"], uuid(COMPANY));
+    assert_eq!(issued["identity"], "110105198001010016");
 }

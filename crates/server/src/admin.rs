@@ -490,3 +490,106 @@ fn propose<E: DomainEvent>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daojia_domain::certificates::{Certificate, CertificateKind, IdentityNumber};
+    use daojia_domain::order::GeoPoint;
+    use daojia_domain::{CertificateId, CompanyId, RegistryId, Timestamp};
+
+    fn worker(id: u128) -> Worker {
+        Worker {
+            id: WorkerId::from_u128(id),
+            company: CompanyId::from_u128(0xCC),
+            identity: IdentityNumber::new("110105198001010016").unwrap(),
+            skills: Vec::new(),
+            home: GeoPoint::new(27.95, 116.36).unwrap(),
+            registry: RegistryId::from_u128(0x4E6),
+            contracts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_built_in_rule_set_is_the_version_to_beat_until_one_is_published() {
+        let state = rule_set_state(&[]).unwrap();
+        assert_eq!(state.current.as_ref().map(|r| r.version), Some(1));
+        let refused = credit::publish_rule_set(&state, RuleSet::proposal(), Timestamp(0));
+        assert!(
+            matches!(
+                refused,
+                Err(DomainError::RuleSetVersionNotNewer {
+                    current: 1,
+                    proposed: 1
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn an_issue_names_the_holders_identity_and_company() {
+        let holder = worker(0xA1);
+        let command = certificate_command(
+            &holder,
+            &CertificateRegistry::default(),
+            CertificateAction::Issue {
+                certificate_id: CertificateId::from_u128(1),
+                kind: CertificateKind::HomeVisit,
+                conditions: certificates::IssueConditions {
+                    identity_verified: true,
+                    health_check_at: Timestamp(0),
+                    training_completed: true,
+                    exam_passed: true,
+                },
+                valid_until: Timestamp(1),
+            },
+        )
+        .unwrap();
+        let CertificateCommand::Issue {
+            worker,
+            identity,
+            company,
+            ..
+        } = command
+        else {
+            panic!("{command:?}")
+        };
+        assert_eq!(worker, holder.id);
+        assert_eq!(identity, holder.identity);
+        assert_eq!(company, holder.company);
+    }
+
+    #[test]
+    fn a_revocation_must_name_one_of_the_holders_certificates() {
+        let other = worker(0xA2);
+        let registry = CertificateRegistry {
+            certificates: vec![Certificate {
+                id: CertificateId::from_u128(7),
+                worker: other.id,
+                identity: other.identity.clone(),
+                company: other.company,
+                kind: CertificateKind::HomeVisit,
+                valid_until: Timestamp(1),
+                suspended: false,
+                revoked: false,
+            }],
+        };
+        let revoke = CertificateAction::Revoke {
+            certificate_id: CertificateId::from_u128(7),
+            reason: "fraud".into(),
+        };
+        let err = certificate_command(&worker(0xA1), &registry, revoke.clone()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::NotFound {
+                    reason: "UNKNOWN_CERTIFICATE",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(certificate_command(&other, &registry, revoke).is_ok());
+    }
+}

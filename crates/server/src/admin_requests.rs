@@ -334,7 +334,7 @@ impl TryFrom<pb::ResolveComplaintRequest> for AdminRequest {
                     .map(|(severity, refund)| ComplaintOutcome::Upheld { severity, refund })
             }
             Ok(pb::ComplaintDecision::Dismissed) => {
-                if r.severity != 0 {
+                if severity.is_some() {
                     f.violation::<()>("severity", "must be unset when the complaint is dismissed");
                 }
                 if r.refund_fen != 0 {
