@@ -2,6 +2,7 @@
 //! public API, with real storage and a real server on port 0.
 
 mod admin;
+mod admin_more;
 mod harness;
 mod lifecycle;
 mod orders;

@@ -1,58 +1,79 @@
 //! `daojia.v1.Admin`: the ops console's commands (suspend, reinstate, black-list, adjust
-//! credit, record completed training, close follow-ups). Roles `ops` and `admin`.
+//! credit, record completed training, close follow-ups, resolve complaints and disputes,
+//! publish credit rules, issue and revoke certificates, register workers and record their
+//! contracts, decide appeals, repair credit, rebuild the read models). Roles `ops` and
+//! `admin`; publishing credit rules is `admin` only.
 //!
-//! Each command is validated here (every bad field is listed, a missing `reason` included),
-//! then decided by the domain (`credit::decide` on the subject's credit stream under the
-//! current rule set, `followups::decide` on the task's stream) and appended with the expected
-//! revision, reloading and deciding again on a concurrent change like order commands do. The
+//! Each command is validated in [`crate::admin_requests`] (every bad field is listed, a
+//! missing `reason` included), then decided by the domain on the stream it belongs to
+//! (`credit::decide` on the subject's credit stream under the current rule set,
+//! `followups::decide` on the task's stream, `order::decide` on the order's stream,
+//! `credit::publish_rule_set` on `creditrules-global`, `worker::decide` on the worker's
+//! profile, `certificates::decide` on the registry named at the worker's registration) and
+//! appended with the expected revision, reloading and deciding again on a concurrent change
+//! like order commands do. The
 //! event ids derive from the command id (`order_commands::event_id`), so a retried command
 //! finds its earlier events, answers their result and appends nothing. The events' metadata
 //! records the acting ops user, their role and the reason.
 
-use crate::order_requests::CommandId;
-use daojia_domain::credit::{self, CreditCommand, CreditEvent, CreditState, RuleSetEvent};
+use daojia_domain::certificates::{
+    self, CertificateCommand, CertificateEvent, CertificateRegistry,
+};
+use daojia_domain::credit::{self, CreditEvent, CreditState, RuleSetEvent, RuleSetState};
 use daojia_domain::events::{self, DomainEvent};
-use daojia_domain::followups::{self, FollowUpCommand, FollowUpEvent, FollowUpState};
+use daojia_domain::followups::{self, FollowUpEvent, FollowUpState};
 use daojia_domain::ids::CREDIT_RULES_STREAM;
-use daojia_domain::order::MAX_TEXT_CHARS;
-use daojia_domain::{DomainError, EventId, FollowUpId, RuleSet, Subject, WorkerId};
+use daojia_domain::order;
+use daojia_domain::worker::{self, Worker, WorkerEvent, WorkerState};
+use daojia_domain::{DomainError, RuleSet, WorkerId};
 use daojia_store::{
     EventStore, ExpectedRevision, Position, ProposedEvent, RecordedEvent, Revision, StoreError,
 };
 use tonic::{Request, Response, Status};
 
+use crate::admin_requests::Fields;
+pub use crate::admin_requests::{AdminCommand, AdminRequest, CertificateAction};
 use crate::auth::{Caller, Role};
 use crate::clock::Clock;
 use crate::interceptor::caller;
-use crate::order_commands::{MAX_ATTEMPTS, decode, event_id, load_stream};
+use crate::order_commands::{MAX_ATTEMPTS, decode, event_id, fold_order, load_stream};
+use crate::order_requests::CommandId;
 use crate::pb;
-use crate::queries::parse_subject;
-use crate::status::{ApiError, FieldViolation};
+use crate::read_models::ReadModelsSlot;
+use crate::status::ApiError;
 use crate::store_slot::StoreSlot;
 
 /// The `daojia.v1.Admin` service.
 #[derive(Clone, Debug)]
 pub struct AdminService {
     store: StoreSlot,
+    reads: ReadModelsSlot,
     clock: Clock,
 }
 
 impl AdminService {
-    /// A service over `store`, deciding with `clock`.
-    pub fn new(store: StoreSlot, clock: Clock) -> Self {
-        AdminService { store, clock }
+    /// A service over `store`, deciding with `clock`; `reads` is the projector that
+    /// RebuildProjection rebuilds.
+    pub fn new(store: StoreSlot, reads: ReadModelsSlot, clock: Clock) -> Self {
+        AdminService {
+            store,
+            reads,
+            clock,
+        }
     }
 
+    /// Checks that the caller has `role` (or is `admin`), validates, executes.
     async fn command<R>(
         &self,
         request: Request<R>,
+        role: Role,
         action: &'static str,
     ) -> Result<Response<pb::AdminReply>, Status>
     where
         AdminRequest: TryFrom<R, Error = ApiError>,
     {
         let caller = caller(&request)?.clone();
-        caller.require(Role::Ops, action)?;
+        caller.require(role, action)?;
         let command = AdminRequest::try_from(request.into_inner())?;
         let store = self.store.get()?;
         let done = execute(store, &self.clock, &caller, command).await?;
@@ -71,235 +92,136 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::SuspendWorkerRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
-        self.command(request, "suspend workers").await
+        self.command(request, Role::Ops, "suspend workers").await
     }
 
     async fn reinstate_worker(
         &self,
         request: Request<pb::ReinstateWorkerRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
-        self.command(request, "reinstate workers").await
+        self.command(request, Role::Ops, "reinstate workers").await
     }
 
     async fn black_list(
         &self,
         request: Request<pb::BlackListRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
-        self.command(request, "black-list").await
+        self.command(request, Role::Ops, "black-list").await
     }
 
     async fn adjust_credit(
         &self,
         request: Request<pb::AdjustCreditRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
-        self.command(request, "adjust credit").await
+        self.command(request, Role::Ops, "adjust credit").await
     }
 
     async fn record_training_completed(
         &self,
         request: Request<pb::RecordTrainingCompletedRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
-        self.command(request, "record training").await
+        self.command(request, Role::Ops, "record training").await
     }
 
     async fn close_follow_up(
         &self,
         request: Request<pb::CloseFollowUpRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
-        self.command(request, "close follow-ups").await
-    }
-}
-
-/// What an admin command acts on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AdminCommand {
-    /// A command on a subject's credit stream.
-    Credit(Subject, CreditCommand),
-    /// A command on a follow-up task's stream.
-    FollowUp(FollowUpId, FollowUpCommand),
-}
-
-/// A validated admin command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminRequest {
-    /// The idempotency key; the first event's id.
-    pub command_id: CommandId,
-    /// Why, for the events' metadata.
-    pub reason: String,
-    /// The domain command.
-    pub command: AdminCommand,
-}
-
-/// Bad fields found so far; every check that records one returns `None`.
-#[derive(Debug, Default)]
-struct Fields(Vec<FieldViolation>);
-
-impl Fields {
-    fn violation<T>(&mut self, field: &str, description: impl Into<String>) -> Option<T> {
-        self.0.push(FieldViolation::new(field, description));
-        None
+        self.command(request, Role::Ops, "close follow-ups").await
     }
 
-    fn id<T: std::str::FromStr>(&mut self, field: &str, value: &str) -> Option<T> {
-        if value.is_empty() {
-            return self.violation(field, "is required");
-        }
-        match value.parse() {
-            Ok(id) => Some(id),
-            Err(_) => self.violation(field, "must be a UUID other than the nil UUID"),
-        }
+    async fn resolve_complaint(
+        &self,
+        request: Request<pb::ResolveComplaintRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "resolve complaints").await
     }
 
-    fn text(&mut self, field: &str, value: &str) -> Option<String> {
-        if value.trim().is_empty() {
-            return self.violation(field, "is required");
-        }
-        if value.chars().count() > MAX_TEXT_CHARS {
-            return self.violation(
-                field,
-                format!("must be at most {MAX_TEXT_CHARS} characters"),
-            );
-        }
-        Some(value.to_owned())
+    async fn resolve_dispute(
+        &self,
+        request: Request<pb::ResolveDisputeRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "resolve disputes").await
     }
 
-    fn subject(&mut self, subject: Option<&pb::CreditSubject>) -> Option<Subject> {
-        match parse_subject(subject) {
-            Ok(s) => Some(s),
-            Err(ApiError::InvalidArgument(v)) => {
-                self.0.extend(v);
-                None
-            }
-            Err(e) => self.violation("subject", e.to_string()),
-        }
+    async fn publish_credit_rules(
+        &self,
+        request: Request<pb::PublishCreditRulesRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Admin, "publish credit rules")
+            .await
     }
 
-    /// The request, if no field was bad.
-    fn finish(
-        self,
-        command_id: Option<EventId>,
-        reason: Option<String>,
-        command: Option<AdminCommand>,
-    ) -> Result<AdminRequest, ApiError> {
-        match (command_id, reason, command) {
-            (Some(command_id), Some(reason), Some(command)) if self.0.is_empty() => {
-                Ok(AdminRequest {
-                    command_id: CommandId::from_event_id(command_id),
-                    reason,
-                    command,
-                })
-            }
-            _ => Err(ApiError::InvalidArgument(self.0)),
-        }
+    async fn issue_certificate(
+        &self,
+        request: Request<pb::IssueCertificateRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "issue certificates").await
     }
-}
 
-impl TryFrom<pb::SuspendWorkerRequest> for AdminRequest {
-    type Error = ApiError;
+    async fn revoke_certificate(
+        &self,
+        request: Request<pb::RevokeCertificateRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "revoke certificates")
+            .await
+    }
 
-    fn try_from(r: pb::SuspendWorkerRequest) -> Result<Self, ApiError> {
+    async fn register_worker(
+        &self,
+        request: Request<pb::RegisterWorkerRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "register workers").await
+    }
+
+    async fn sign_contract(
+        &self,
+        request: Request<pb::SignContractRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "record contracts").await
+    }
+
+    async fn decide_appeal(
+        &self,
+        request: Request<pb::DecideAppealRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "decide appeals").await
+    }
+
+    async fn repair_credit(
+        &self,
+        request: Request<pb::RepairCreditRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "repair credit").await
+    }
+
+    async fn rebuild_projection(
+        &self,
+        request: Request<pb::RebuildProjectionRequest>,
+    ) -> Result<Response<pb::RebuildProjectionReply>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::Ops, "rebuild read models")?;
         let mut f = Fields::default();
-        let command_id = f.id("command_id", &r.command_id);
-        let worker = f.id::<WorkerId>("worker_id", &r.worker_id);
-        let reason = f.text("reason", &r.reason);
-        let command = worker.zip(reason.clone()).map(|(w, reason)| {
-            AdminCommand::Credit(Subject::Worker(w), CreditCommand::Suspend { reason })
-        });
-        f.finish(command_id, reason, command)
-    }
-}
-
-impl TryFrom<pb::ReinstateWorkerRequest> for AdminRequest {
-    type Error = ApiError;
-
-    fn try_from(r: pb::ReinstateWorkerRequest) -> Result<Self, ApiError> {
-        let mut f = Fields::default();
-        let command_id = f.id("command_id", &r.command_id);
-        let worker = f.id::<WorkerId>("worker_id", &r.worker_id);
-        let reason = f.text("reason", &r.reason);
-        let command = worker.zip(reason.clone()).map(|(w, reason)| {
-            AdminCommand::Credit(Subject::Worker(w), CreditCommand::Reinstate { reason })
-        });
-        f.finish(command_id, reason, command)
-    }
-}
-
-impl TryFrom<pb::BlackListRequest> for AdminRequest {
-    type Error = ApiError;
-
-    fn try_from(r: pb::BlackListRequest) -> Result<Self, ApiError> {
-        let mut f = Fields::default();
-        let command_id = f.id("command_id", &r.command_id);
-        let subject = f.subject(r.subject.as_ref());
-        let reason = f.text("reason", &r.reason);
-        let command = subject
-            .zip(reason.clone())
-            .map(|(s, reason)| AdminCommand::Credit(s, CreditCommand::BlackList { reason }));
-        f.finish(command_id, reason, command)
-    }
-}
-
-impl TryFrom<pb::AdjustCreditRequest> for AdminRequest {
-    type Error = ApiError;
-
-    fn try_from(r: pb::AdjustCreditRequest) -> Result<Self, ApiError> {
-        let mut f = Fields::default();
-        let command_id: Option<EventId> = f.id("command_id", &r.command_id);
-        let subject = f.subject(r.subject.as_ref());
-        let points = match r.points {
-            0 => f.violation("points", "must not be zero"),
-            p => Some(p),
-        };
-        let reason = f.text("reason", &r.reason);
-        // The evidence of a manual adjustment is the ops action's own event: the command's
-        // first event, whose id is the command id.
-        let command = match (command_id, subject, points, reason.clone()) {
-            (Some(evidence), Some(s), Some(points), Some(reason)) => Some(AdminCommand::Credit(
-                s,
-                CreditCommand::AdjustManually {
-                    points,
-                    reason,
-                    evidence,
-                },
-            )),
-            _ => None,
-        };
-        f.finish(command_id, reason, command)
-    }
-}
-
-impl TryFrom<pb::RecordTrainingCompletedRequest> for AdminRequest {
-    type Error = ApiError;
-
-    fn try_from(r: pb::RecordTrainingCompletedRequest) -> Result<Self, ApiError> {
-        let mut f = Fields::default();
-        let command_id = f.id("command_id", &r.command_id);
-        let worker = f.id::<WorkerId>("worker_id", &r.worker_id);
-        let course = f.text("course", &r.course);
-        let reason = f.text("reason", &r.reason);
-        let command = worker.zip(course).map(|(w, course)| {
-            AdminCommand::Credit(
-                Subject::Worker(w),
-                CreditCommand::CompleteTraining { course },
-            )
-        });
-        f.finish(command_id, reason, command)
-    }
-}
-
-impl TryFrom<pb::CloseFollowUpRequest> for AdminRequest {
-    type Error = ApiError;
-
-    fn try_from(r: pb::CloseFollowUpRequest) -> Result<Self, ApiError> {
-        let mut f = Fields::default();
-        let command_id = f.id("command_id", &r.command_id);
-        let follow_up = f.id::<FollowUpId>("follow_up_id", &r.follow_up_id);
-        let note = f.text("note", &r.note);
-        let reason = f.text("reason", &r.reason);
-        let command = follow_up
-            .zip(note)
-            .map(|(id, outcome)| AdminCommand::FollowUp(id, FollowUpCommand::Close { outcome }));
-        f.finish(command_id, reason, command)
+        let reason = f.text("reason", &request.get_ref().reason);
+        f.into_result()?;
+        let projector = self.reads.get()?;
+        tracing::info!(
+            actor = %caller.actor,
+            role = %caller.role,
+            reason = reason.as_deref().unwrap_or_default(),
+            projection = projector.name(),
+            "audit: rebuilding the read models"
+        );
+        let position = projector.rebuild().await.map_err(ApiError::from)?;
+        tracing::info!(
+            projection = projector.name(),
+            position = position.0,
+            "read models rebuilt"
+        );
+        Ok(Response::new(pb::RebuildProjectionReply {
+            projection: projector.name().to_owned(),
+            position: position.0,
+        }))
     }
 }
 
@@ -316,13 +238,34 @@ pub struct AdminExecuted {
     pub replayed: bool,
 }
 
+/// The rule-set state of `recorded` (events of `creditrules-global`): the latest published
+/// rule set, or the built-in proposal (version 1) while none has been published, so that a
+/// first publication must be version 2 or later like every later one must be newer.
+fn rule_set_state(recorded: &[RecordedEvent]) -> Result<RuleSetState, ApiError> {
+    let mut state = RuleSetState {
+        current: Some(RuleSet::proposal()),
+    };
+    for event in recorded {
+        state = credit::evolve_rule_set(state, &decode::<RuleSetEvent>(event)?);
+    }
+    Ok(state)
+}
+
 /// The current credit rule set: the latest published one, or the built-in proposal.
 pub async fn current_rules<S: EventStore>(store: &S) -> Result<RuleSet, ApiError> {
-    let mut state = credit::RuleSetState::default();
-    for event in load_stream(store, CREDIT_RULES_STREAM).await? {
-        state = credit::evolve_rule_set(state, &decode::<RuleSetEvent>(&event)?);
-    }
+    let state = rule_set_state(&load_stream(store, CREDIT_RULES_STREAM).await?)?;
     Ok(state.current.unwrap_or_else(RuleSet::proposal))
+}
+
+/// The registered `worker`, from their profile stream; NOT_FOUND when unregistered.
+async fn registered_worker<S: EventStore>(store: &S, worker: WorkerId) -> Result<Worker, ApiError> {
+    let mut state = WorkerState::default();
+    for event in load_stream(store, &worker::profile_stream(worker)).await? {
+        state = worker::evolve(state, &decode::<WorkerEvent>(&event)?);
+    }
+    state
+        .worker
+        .ok_or_else(|| DomainError::WorkerNotRegistered.into())
 }
 
 /// Executes `request` for `caller`: the new result, or the first result of a retried command.
@@ -364,6 +307,94 @@ pub async fn execute<S: EventStore>(
                 Ok(followups::decide(&state, command.clone(), clock.now())?)
             })
             .await
+        }
+        AdminCommand::Order(id, command) => {
+            append_decided(store, caller, &request, &id.stream_name(), |recorded| {
+                let state = fold_order(recorded)?;
+                Ok(order::decide(&state, command.clone(), clock.now())?)
+            })
+            .await
+        }
+        AdminCommand::PublishRules(rules) => {
+            append_decided(store, caller, &request, CREDIT_RULES_STREAM, |recorded| {
+                let state = rule_set_state(recorded)?;
+                Ok(credit::publish_rule_set(
+                    &state,
+                    (*rules).clone(),
+                    clock.now(),
+                )?)
+            })
+            .await
+        }
+        AdminCommand::Worker(id, command) => {
+            let stream = worker::profile_stream(id);
+            append_decided(store, caller, &request, &stream, |recorded| {
+                let mut state = WorkerState::default();
+                for event in recorded {
+                    state = worker::evolve(state, &decode::<WorkerEvent>(event)?);
+                }
+                Ok(worker::decide(&state, command.clone(), clock.now())?)
+            })
+            .await
+        }
+        AdminCommand::Certificate(worker_id, action) => {
+            let holder = registered_worker(store, worker_id).await?;
+            let stream = holder.registry.stream_name();
+            append_decided(store, caller, &request, &stream, |recorded| {
+                let mut registry = CertificateRegistry::default();
+                for event in recorded {
+                    registry = certificates::evolve(registry, &decode::<CertificateEvent>(event)?);
+                }
+                let command = certificate_command(&holder, &registry, action.clone())?;
+                Ok(certificates::decide(&registry, command, clock.now())?)
+            })
+            .await
+        }
+    }
+}
+
+/// The registry command for `action` on `holder`'s certificates: an issue names the holder's
+/// identity number and employing company; a revocation must name one of the holder's own
+/// certificates (NOT_FOUND otherwise, like an unknown one).
+fn certificate_command(
+    holder: &Worker,
+    registry: &CertificateRegistry,
+    action: CertificateAction,
+) -> Result<CertificateCommand, ApiError> {
+    match action {
+        CertificateAction::Issue {
+            certificate_id,
+            kind,
+            conditions,
+            valid_until,
+        } => Ok(CertificateCommand::Issue {
+            certificate_id,
+            worker: holder.id,
+            identity: holder.identity.clone(),
+            company: holder.company,
+            kind,
+            conditions,
+            valid_until,
+        }),
+        CertificateAction::Revoke {
+            certificate_id,
+            reason,
+        } => {
+            let held = registry
+                .certificates
+                .iter()
+                .any(|c| c.id == certificate_id && c.worker == holder.id);
+            if !held {
+                return Err(ApiError::NotFound {
+                    resource: "certificate",
+                    id: format!("{certificate_id} of worker {}", holder.id),
+                    reason: "UNKNOWN_CERTIFICATE",
+                });
+            }
+            Ok(CertificateCommand::Revoke {
+                certificate_id,
+                reason,
+            })
         }
     }
 }
@@ -463,19 +494,102 @@ fn propose<E: DomainEvent>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use daojia_domain::certificates::{Certificate, CertificateKind, IdentityNumber};
+    use daojia_domain::order::GeoPoint;
+    use daojia_domain::{CertificateId, CompanyId, RegistryId, Timestamp};
+
+    fn worker(id: u128) -> Worker {
+        Worker {
+            id: WorkerId::from_u128(id),
+            company: CompanyId::from_u128(0xCC),
+            identity: IdentityNumber::new("110105198001010016").unwrap(),
+            skills: Vec::new(),
+            home: GeoPoint::new(27.95, 116.36).unwrap(),
+            registry: RegistryId::from_u128(0x4E6),
+            contracts: Vec::new(),
+        }
+    }
 
     #[test]
-    fn a_missing_reason_and_a_bad_worker_id_are_both_listed() {
-        let err = AdminRequest::try_from(pb::SuspendWorkerRequest {
-            command_id: EventId::from_u128(1).to_string(),
-            worker_id: "nope".into(),
-            reason: "  ".into(),
-        })
-        .unwrap_err();
-        let ApiError::InvalidArgument(v) = err else {
-            panic!("{err:?}")
+    fn the_built_in_rule_set_is_the_version_to_beat_until_one_is_published() {
+        let state = rule_set_state(&[]).unwrap();
+        assert_eq!(state.current.as_ref().map(|r| r.version), Some(1));
+        let refused = credit::publish_rule_set(&state, RuleSet::proposal(), Timestamp(0));
+        assert!(
+            matches!(
+                refused,
+                Err(DomainError::RuleSetVersionNotNewer {
+                    current: 1,
+                    proposed: 1
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn an_issue_names_the_holders_identity_and_company() {
+        let holder = worker(0xA1);
+        let command = certificate_command(
+            &holder,
+            &CertificateRegistry::default(),
+            CertificateAction::Issue {
+                certificate_id: CertificateId::from_u128(1),
+                kind: CertificateKind::HomeVisit,
+                conditions: certificates::IssueConditions {
+                    identity_verified: true,
+                    health_check_at: Timestamp(0),
+                    training_completed: true,
+                    exam_passed: true,
+                },
+                valid_until: Timestamp(1),
+            },
+        )
+        .unwrap();
+        let CertificateCommand::Issue {
+            worker,
+            identity,
+            company,
+            ..
+        } = command
+        else {
+            panic!("{command:?}")
         };
-        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["worker_id", "reason"]);
+        assert_eq!(worker, holder.id);
+        assert_eq!(identity, holder.identity);
+        assert_eq!(company, holder.company);
+    }
+
+    #[test]
+    fn a_revocation_must_name_one_of_the_holders_certificates() {
+        let other = worker(0xA2);
+        let registry = CertificateRegistry {
+            certificates: vec![Certificate {
+                id: CertificateId::from_u128(7),
+                worker: other.id,
+                identity: other.identity.clone(),
+                company: other.company,
+                kind: CertificateKind::HomeVisit,
+                valid_until: Timestamp(1),
+                suspended: false,
+                revoked: false,
+            }],
+        };
+        let revoke = CertificateAction::Revoke {
+            certificate_id: CertificateId::from_u128(7),
+            reason: "fraud".into(),
+        };
+        let err = certificate_command(&worker(0xA1), &registry, revoke.clone()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::NotFound {
+                    reason: "UNKNOWN_CERTIFICATE",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(certificate_command(&other, &registry, revoke).is_ok());
     }
 }

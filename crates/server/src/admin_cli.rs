@@ -1,5 +1,6 @@
 //! `daojia admin ...`: the ops console on the command line. One subcommand per
-//! `daojia.v1.Admin` RPC and the main ops queries of `daojia.v1.Queries` (open follow-ups,
+//! `daojia.v1.Admin` RPC (times as RFC 3339, `2027-01-15T08:00:00Z`; a rule set from a JSON
+//! file) and the main ops queries of `daojia.v1.Queries` (open follow-ups,
 //! complaints and disputes, the red and black lists, a worker's credit history), sent to a
 //! running server with a bearer token. Output is a readable table, or JSON with `--json`.
 //!
@@ -72,6 +73,62 @@ pub enum ListArg {
     Red,
     /// The black list (黑榜).
     Black,
+}
+
+/// How a complaint was decided, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    /// Substantiated (needs --severity).
+    Upheld,
+    /// Not substantiated.
+    Dismissed,
+}
+
+/// An upheld complaint's severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Minor.
+    Minor,
+    /// Major.
+    Major,
+    /// Severe (abuse, theft, injury).
+    Severe,
+}
+
+/// Who a dispute found at fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FaultArg {
+    /// Nobody.
+    Nobody,
+    /// The order's customer (--at-fault is their id).
+    Customer,
+    /// A worker on the order (--at-fault is their id).
+    Worker,
+}
+
+/// What a certificate certifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CertificateKindArg {
+    /// The home-visit certificate.
+    HomeVisit,
+    /// A skill certificate (needs --skill).
+    Skill,
+}
+
+/// An appeal's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AppealDecisionArg {
+    /// The appealed adjustment is reversed.
+    Upheld,
+    /// The appeal is rejected.
+    Rejected,
+}
+
+/// An RFC 3339 time (`2027-01-15T08:00:00Z`).
+fn rfc3339(value: &str) -> Result<pb::Timestamp, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not an RFC 3339 time like 2027-01-15T08:00:00Z"))
 }
 
 /// The options every command shares.
@@ -164,6 +221,186 @@ pub enum AdminSubcommand {
         note: String,
         #[command(flatten)]
         options: CommandOptions,
+    },
+    /// Decide an open complaint on an order.
+    ResolveComplaint {
+        /// The order's id.
+        #[arg(long)]
+        order: String,
+        /// The complaint's id.
+        #[arg(long)]
+        complaint: String,
+        /// Upheld or dismissed.
+        #[arg(long, value_enum)]
+        decision: DecisionArg,
+        /// The severity of an upheld complaint.
+        #[arg(long, value_enum)]
+        severity: Option<SeverityArg>,
+        /// Refund to the customer in fen, for an upheld complaint.
+        #[arg(long, default_value_t = 0)]
+        refund_fen: i64,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Resolve an open dispute on an order.
+    ResolveDispute {
+        /// The order's id.
+        #[arg(long)]
+        order: String,
+        /// The dispute's id.
+        #[arg(long)]
+        dispute: String,
+        /// Who was at fault.
+        #[arg(long, value_enum)]
+        fault: FaultArg,
+        /// The id of the customer or worker at fault.
+        #[arg(long, default_value = "")]
+        at_fault: String,
+        /// Refund to the customer in fen.
+        #[arg(long, default_value_t = 0)]
+        refund_fen: i64,
+        /// Compensation beyond the refund in fen.
+        #[arg(long, default_value_t = 0)]
+        compensation_fen: i64,
+        /// The mediator's note.
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Publish a credit rule set (an `admin` token): a JSON file in the domain's RuleSet shape.
+    PublishCreditRules {
+        /// The rule set's JSON file.
+        #[arg(long)]
+        rules: PathBuf,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Issue a certificate to a registered worker.
+    IssueCertificate {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        /// The new certificate's id (a UUID you choose; the number on the card).
+        #[arg(long)]
+        certificate: String,
+        /// What it certifies.
+        #[arg(long, value_enum)]
+        kind: CertificateKindArg,
+        /// The skill, for a skill certificate (`cleaning`, `eldercare`, …).
+        #[arg(long, default_value = "")]
+        skill: String,
+        /// The identity was checked in person.
+        #[arg(long)]
+        identity_verified: bool,
+        /// When the health check was done (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        health_check_at: pb::Timestamp,
+        /// Pre-job training was completed.
+        #[arg(long)]
+        training_completed: bool,
+        /// The exam was passed.
+        #[arg(long)]
+        exam_passed: bool,
+        /// End of validity (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        valid_until: pb::Timestamp,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Revoke a worker's certificate for good.
+    RevokeCertificate {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        /// The certificate's id.
+        #[arg(long)]
+        certificate: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Register a worker with their employing company.
+    RegisterWorker {
+        /// The new worker's id (a UUID you choose).
+        #[arg(long)]
+        worker: String,
+        /// The employing company's id.
+        #[arg(long)]
+        company: String,
+        /// The resident identity number.
+        #[arg(long)]
+        identity: String,
+        /// A declared skill (repeat for several).
+        #[arg(long = "skill")]
+        skills: Vec<String>,
+        /// Home latitude (WGS-84 degrees).
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        /// Home longitude (WGS-84 degrees).
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        /// The certificate registry's id.
+        #[arg(long)]
+        registry: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Record a registered worker's signed platform contract.
+    SignContract {
+        /// The worker's id.
+        #[arg(long)]
+        worker: String,
+        /// The number printed on the contract.
+        #[arg(long)]
+        contract: String,
+        /// The contract includes work-injury cover (required by the rules).
+        #[arg(long)]
+        injury_cover: bool,
+        /// Start of validity (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        valid_from: pb::Timestamp,
+        /// End of validity (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        valid_until: pb::Timestamp,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Decide a subject's appeal against a credit adjustment.
+    DecideAppeal {
+        /// Kind of subject.
+        #[arg(long, value_enum)]
+        kind: SubjectKindArg,
+        /// The subject's id.
+        #[arg(long)]
+        id: String,
+        /// The appeal's id.
+        #[arg(long)]
+        appeal: String,
+        /// Upheld (the adjustment is reversed) or rejected.
+        #[arg(long, value_enum)]
+        decision: AppealDecisionArg,
+        /// The decision's note.
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Repair a subject's credit after the clean period.
+    RepairCredit {
+        /// Kind of subject.
+        #[arg(long, value_enum)]
+        kind: SubjectKindArg,
+        /// The subject's id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
+    /// Rebuild the read models from position 0.
+    RebuildProjection {
+        /// Why (required, written to the server's audit log).
+        #[arg(long)]
+        reason: String,
     },
     /// Open follow-up tasks, soonest due first.
     FollowUps {
@@ -401,6 +638,187 @@ impl Client {
                 };
                 admin.close_follow_up(self.request(r)?).await?
             }
+            AdminSubcommand::ResolveComplaint {
+                order,
+                complaint,
+                decision,
+                severity,
+                refund_fen,
+                options,
+            } => {
+                let r = pb::ResolveComplaintRequest {
+                    command_id: command_id(&options),
+                    order_id: order,
+                    complaint_id: complaint,
+                    decision: match decision {
+                        DecisionArg::Upheld => pb::ComplaintDecision::Upheld,
+                        DecisionArg::Dismissed => pb::ComplaintDecision::Dismissed,
+                    } as i32,
+                    severity: severity.map_or(pb::ComplaintSeverity::Unspecified, |s| match s {
+                        SeverityArg::Minor => pb::ComplaintSeverity::Minor,
+                        SeverityArg::Major => pb::ComplaintSeverity::Major,
+                        SeverityArg::Severe => pb::ComplaintSeverity::Severe,
+                    }) as i32,
+                    refund_fen,
+                    reason: options.reason,
+                };
+                admin.resolve_complaint(self.request(r)?).await?
+            }
+            AdminSubcommand::ResolveDispute {
+                order,
+                dispute,
+                fault,
+                at_fault,
+                refund_fen,
+                compensation_fen,
+                note,
+                options,
+            } => {
+                let r = pb::ResolveDisputeRequest {
+                    command_id: command_id(&options),
+                    order_id: order,
+                    dispute_id: dispute,
+                    fault: match fault {
+                        FaultArg::Nobody => pb::DisputeFault::Nobody,
+                        FaultArg::Customer => pb::DisputeFault::Customer,
+                        FaultArg::Worker => pb::DisputeFault::Worker,
+                    } as i32,
+                    at_fault_id: at_fault,
+                    refund_fen,
+                    compensation_fen,
+                    note,
+                    reason: options.reason,
+                };
+                admin.resolve_dispute(self.request(r)?).await?
+            }
+            AdminSubcommand::PublishCreditRules { rules, options } => {
+                let rules_json = std::fs::read_to_string(&rules).map_err(|e| {
+                    CliError::Usage(format!("cannot read {}: {e}", rules.display()))
+                })?;
+                let r = pb::PublishCreditRulesRequest {
+                    command_id: command_id(&options),
+                    rules_json,
+                    reason: options.reason,
+                };
+                admin.publish_credit_rules(self.request(r)?).await?
+            }
+            AdminSubcommand::IssueCertificate {
+                worker,
+                certificate,
+                kind,
+                skill,
+                identity_verified,
+                health_check_at,
+                training_completed,
+                exam_passed,
+                valid_until,
+                options,
+            } => {
+                let r = pb::IssueCertificateRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    certificate_id: certificate,
+                    kind: match kind {
+                        CertificateKindArg::HomeVisit => pb::CertificateKind::HomeVisit,
+                        CertificateKindArg::Skill => pb::CertificateKind::Skill,
+                    } as i32,
+                    skill,
+                    identity_verified,
+                    health_check_at: Some(health_check_at),
+                    training_completed,
+                    exam_passed,
+                    valid_until: Some(valid_until),
+                    reason: options.reason,
+                };
+                admin.issue_certificate(self.request(r)?).await?
+            }
+            AdminSubcommand::RevokeCertificate {
+                worker,
+                certificate,
+                options,
+            } => {
+                let r = pb::RevokeCertificateRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    certificate_id: certificate,
+                    reason: options.reason,
+                };
+                admin.revoke_certificate(self.request(r)?).await?
+            }
+            AdminSubcommand::RegisterWorker {
+                worker,
+                company,
+                identity,
+                skills,
+                lat,
+                lon,
+                registry,
+                options,
+            } => {
+                let r = pb::RegisterWorkerRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    company_id: company,
+                    identity_number: identity,
+                    skills,
+                    home: Some(pb::LatLon { lat, lon }),
+                    registry_id: registry,
+                    reason: options.reason,
+                };
+                admin.register_worker(self.request(r)?).await?
+            }
+            AdminSubcommand::SignContract {
+                worker,
+                contract,
+                injury_cover,
+                valid_from,
+                valid_until,
+                options,
+            } => {
+                let r = pb::SignContractRequest {
+                    command_id: command_id(&options),
+                    worker_id: worker,
+                    contract_number: contract,
+                    injury_cover,
+                    valid_from: Some(valid_from),
+                    valid_until: Some(valid_until),
+                    reason: options.reason,
+                };
+                admin.sign_contract(self.request(r)?).await?
+            }
+            AdminSubcommand::DecideAppeal {
+                kind,
+                id,
+                appeal,
+                decision,
+                note,
+                options,
+            } => {
+                let r = pb::DecideAppealRequest {
+                    command_id: command_id(&options),
+                    subject: Some(subject(kind, id)),
+                    appeal_id: appeal,
+                    upheld: decision == AppealDecisionArg::Upheld,
+                    note,
+                    reason: options.reason,
+                };
+                admin.decide_appeal(self.request(r)?).await?
+            }
+            AdminSubcommand::RepairCredit { kind, id, options } => {
+                let r = pb::RepairCreditRequest {
+                    command_id: command_id(&options),
+                    subject: Some(subject(kind, id)),
+                    reason: options.reason,
+                };
+                admin.repair_credit(self.request(r)?).await?
+            }
+            AdminSubcommand::RebuildProjection { reason } => {
+                let r = admin
+                    .rebuild_projection(self.request(pb::RebuildProjectionRequest { reason })?)
+                    .await?
+                    .into_inner();
+                return Ok(rebuilt(r));
+            }
             AdminSubcommand::FollowUps { query } => {
                 let r = queries
                     .list_open_follow_ups(self.request(list_open(&query))?)
@@ -556,6 +974,18 @@ fn command_reply(r: pb::AdminReply) -> Answer {
             "stream_revision": r.stream_revision,
             "event_types": r.event_types,
             "replayed": r.replayed,
+        }),
+    }
+}
+
+fn rebuilt(r: pb::RebuildProjectionReply) -> Answer {
+    Answer {
+        columns: vec!["projection", "position"],
+        rows: vec![vec![r.projection.clone(), r.position.to_string()]],
+        footer: Vec::new(),
+        json: json!({
+            "projection": r.projection,
+            "position": r.position,
         }),
     }
 }

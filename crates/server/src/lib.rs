@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod admin_cli;
+pub mod admin_requests;
 pub mod auth;
 pub mod clock;
 pub mod config;

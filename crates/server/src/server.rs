@@ -137,6 +137,7 @@ pub async fn run(
         )))
         .add_service(pb::admin_server::AdminServer::new(AdminService::new(
             slot.clone(),
+            reads.clone(),
             config.clock.clone(),
         )));
 
