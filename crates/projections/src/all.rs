@@ -2,6 +2,7 @@
 //! position, so a read-your-writes wait covers every query at once.
 
 use daojia_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::credit::CreditView;
 use crate::decode::DomainRecord;
@@ -12,7 +13,7 @@ use crate::runtime::ReadModel;
 use crate::workers::WorkersView;
 
 /// All read models, fed together.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadModels {
     /// Orders by id, customer, worker and phase.
     pub orders: OrdersView,

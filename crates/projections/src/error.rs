@@ -39,4 +39,12 @@ pub enum ProjectionError {
         #[source]
         source: StoreError,
     },
+    /// A checkpoint could not be written.
+    #[error("projection {projection}: checkpoint not written: {reason}")]
+    Checkpoint {
+        /// Projection name.
+        projection: String,
+        /// Why.
+        reason: String,
+    },
 }

@@ -13,12 +13,13 @@ use daojia_domain::credit::{self, CreditEvent, CreditState, Standing, Subject};
 use daojia_domain::order::{ServiceWindow, SlotIndex};
 use daojia_domain::{CertificateId, CompanyId, OrderEvent, OrderId, Timestamp, WorkerId};
 use daojia_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::DomainRecord;
 use crate::runtime::ReadModel;
 
 /// A certificate as the worker's profile shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateInfo {
     /// Kind.
     pub kind: CertificateKind,
@@ -48,7 +49,7 @@ impl CertificateInfo {
 }
 
 /// Where a booked slot is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BookingStatus {
     /// Accepted, not started.
     Accepted,
@@ -59,7 +60,7 @@ pub enum BookingStatus {
 }
 
 /// One slot a worker holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Booking {
     /// Order.
     pub order: OrderId,
@@ -72,7 +73,7 @@ pub struct Booking {
 }
 
 /// A worker's profile and schedule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerProfile {
     /// Worker.
     pub worker: WorkerId,
@@ -83,7 +84,9 @@ pub struct WorkerProfile {
     /// Slots completed so far.
     pub completed_visits: u32,
     /// Bookings by (window start, order, slot); cancelled and withdrawn slots are removed.
+    #[serde(with = "crate::state_repr::pairs")]
     pub schedule: BTreeMap<(Timestamp, OrderId, SlotIndex), Booking>,
+    #[serde(with = "crate::state_repr::credit_state")]
     credit: CreditState,
 }
 
@@ -148,7 +151,7 @@ impl WorkerProfile {
 }
 
 /// Worker profiles and schedules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkersView {
     workers: BTreeMap<WorkerId, WorkerProfile>,
     certificate_holder: BTreeMap<CertificateId, WorkerId>,

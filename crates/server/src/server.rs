@@ -226,7 +226,11 @@ async fn open_store(
     match opened {
         Ok(store) => {
             let source = Arc::new(store.clone());
-            reads.set(Projector::spawn(source, ReadModels::default));
+            reads.set(Projector::spawn_with(
+                source,
+                ReadModels::default,
+                daojia_projections::CheckpointConfig::new(dir.join("projections")),
+            ));
             slot.set(store);
             set_health(&health, ServingStatus::Serving).await;
             tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "event store open, serving");
