@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::credit::CreditView;
 use crate::decode::DomainRecord;
 use crate::kpis::KpisView;
+use crate::matching_view::MatchingView;
 use crate::ops::OpsView;
 use crate::orders::OrdersView;
 use crate::runtime::ReadModel;
@@ -25,6 +26,9 @@ pub struct ReadModels {
     pub ops: OpsView,
     /// KPIs.
     pub kpis: KpisView,
+    /// What the dispatcher matches from: workers' standing, certificates, contracts, homes and
+    /// booked windows, and the orders awaiting workers.
+    pub matching: MatchingView,
 }
 
 impl ReadModels {
@@ -46,5 +50,6 @@ impl ReadModel for ReadModels {
         self.credit.apply_record(record, event);
         self.ops.apply_record(record, event);
         self.kpis.apply_record(record, event);
+        self.matching.apply_record(record, event);
     }
 }

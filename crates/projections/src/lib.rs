@@ -7,7 +7,8 @@
 //!   position 0 on demand and lets queries wait (bounded) for a position (read-your-writes).
 //! - [`decode`]: stored event → [`DomainRecord`] (routing by stream category, upcasting).
 //! - Read models, one per file ([`ReadModel`]s: decoded once by the runtime): [`orders`],
-//!   [`workers`], [`credit`], [`ops`], [`kpis`]; [`all`] feeds them all from one projector.
+//!   [`workers`], [`credit`], [`ops`], [`kpis`], [`matching_view`] (the dispatcher's view of
+//!   workers and open orders); [`all`] feeds them all from one projector.
 //! - [`checkpoint`]: persisted checkpoints — a snapshot of the model with the `$all` position
 //!   (and the id of the event there) it was taken at, written atomically with a format version
 //!   and a crc32c ([`Projector::spawn_with`], [`CheckpointConfig`]).
@@ -28,6 +29,7 @@ pub mod credit;
 pub mod decode;
 mod error;
 pub mod kpis;
+pub mod matching_view;
 pub mod ops;
 pub mod orders;
 pub mod runtime;

@@ -5,6 +5,7 @@ mod checkpoint;
 mod credit;
 mod decode;
 mod kpis;
+mod matching;
 mod ops;
 mod orders;
 mod runtime;
