@@ -154,7 +154,8 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// The model configuration a checkpoint records: crc32c of the empty model (as `make()` builds
-/// it, configuration included) serialised as JSON.
+/// it, configuration included) serialised as JSON. The empty model must serialise the same way
+/// every time (no configuration held in a `HashMap`), or no checkpoint would ever be resumed.
 pub fn model_config<P: serde::Serialize>(empty: &P) -> u32 {
     crc32c::crc32c(&serde_json::to_vec(empty).unwrap_or_default())
 }

@@ -47,4 +47,10 @@ pub enum ProjectionError {
         /// Why.
         reason: String,
     },
+    /// A county list could not be read.
+    #[error("bad county list: {reason}")]
+    Counties {
+        /// Why.
+        reason: String,
+    },
 }

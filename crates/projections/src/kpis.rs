@@ -3,8 +3,9 @@
 //! category and day.
 //!
 //! Attribution: an order counts on the (China-time) day it was posted, in its service category,
-//! in the county nearest to its location (counties are configuration: a list of seats), and for
-//! the companies of its workers (a worker's company is that of their home-visit certificate).
+//! in the county nearest to its location (counties are configuration: a list of seats, see
+//! [`counties`](crate::counties)), and for the companies of its workers (a worker's company is
+//! that of their home-visit certificate).
 //! Posting and filling have no company yet, so company rows have no fill rate.
 //!
 //! Ratios are integers in basis points (1/100 %), averages in hundredths; no floats are stored.

@@ -8,7 +8,8 @@
 //! - [`decode`]: stored event → [`DomainRecord`] (routing by stream category, upcasting).
 //! - Read models, one per file ([`ReadModel`]s: decoded once by the runtime): [`orders`],
 //!   [`workers`], [`credit`], [`ops`], [`kpis`], [`matching_view`] (the dispatcher's view of
-//!   workers and open orders); [`all`] feeds them all from one projector.
+//!   workers and open orders); [`all`] feeds them all from one projector; [`counties`] lists
+//!   the counties the KPIs are attributed to (Fuzhou built in, or a JSON file).
 //! - [`checkpoint`]: persisted checkpoints — a snapshot of the model with the `$all` position
 //!   (and the id of the event there) it was taken at, written atomically with a format version
 //!   and a crc32c ([`Projector::spawn_with`], [`CheckpointConfig`]).
@@ -25,6 +26,7 @@
 
 pub mod all;
 pub mod checkpoint;
+pub mod counties;
 pub mod credit;
 pub mod decode;
 mod error;

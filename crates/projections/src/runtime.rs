@@ -6,7 +6,7 @@
 //! to `p`" means "has seen every event at or below `p`".
 //!
 //! Checkpoints ([`Projector::spawn_with`]): the model is snapshotted with its position to a file
-//! (see [`checkpoint`](crate::checkpoint) for the format) every so many events or so often, after
+//! (see [`crate::checkpoint`] for the format) every so many events or so often, after
 //! each rebuild and on request; a projector started over the same log loads it and resumes its
 //! subscription after that position. Writing happens off the hot path: the model is cloned
 //! under its read lock, and serialising and writing run on the blocking pool, one at a time.
@@ -75,7 +75,8 @@ impl<M: ReadModel> Projection for M {
 pub struct Progress {
     /// Position of the last applied event (`Position::START` before the first).
     pub applied: Position,
-    /// Events applied since the model was (re)built.
+    /// Events applied since the model was (re)built or, after a restart from a checkpoint,
+    /// since the checkpoint's position.
     pub events: u64,
     /// The subscription has delivered all history at least once (it is live).
     pub caught_up: bool,

@@ -228,7 +228,10 @@ async fn open_store(
             let source = Arc::new(store.clone());
             reads.set(Projector::spawn_with(
                 source,
-                ReadModels::default,
+                {
+                    let kpis = crate::read_models::kpis_view(&dir.join("projections"));
+                    move || ReadModels::new(kpis.clone())
+                },
                 daojia_projections::CheckpointConfig::new(dir.join("projections")),
             ));
             slot.set(store);
