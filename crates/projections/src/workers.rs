@@ -2,8 +2,9 @@
 //! visits), schedule (accepted slots by window start) and the matching-pool facts derived from
 //! them (eligible now, booked during a window).
 //!
-//! Skills are the worker's skill certificates. Contract, home location and availability have no
-//! events yet, so they are not here.
+//! Skills are the worker's skill certificates. Registration (declared skills, home location) and
+//! contracts are in the [`matching_view`](crate::matching_view), which the dispatcher uses;
+//! availability has no events yet.
 
 use std::collections::BTreeMap;
 
