@@ -2,17 +2,19 @@
 //! position, so a read-your-writes wait covers every query at once.
 
 use daojia_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::credit::CreditView;
 use crate::decode::DomainRecord;
 use crate::kpis::KpisView;
+use crate::matching_view::MatchingView;
 use crate::ops::OpsView;
 use crate::orders::OrdersView;
 use crate::runtime::ReadModel;
 use crate::workers::WorkersView;
 
 /// All read models, fed together.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadModels {
     /// Orders by id, customer, worker and phase.
     pub orders: OrdersView,
@@ -24,6 +26,9 @@ pub struct ReadModels {
     pub ops: OpsView,
     /// KPIs.
     pub kpis: KpisView,
+    /// What the dispatcher matches from: workers' standing, certificates, contracts, homes and
+    /// booked windows, and the orders awaiting workers.
+    pub matching: MatchingView,
 }
 
 impl ReadModels {
@@ -45,5 +50,6 @@ impl ReadModel for ReadModels {
         self.credit.apply_record(record, event);
         self.ops.apply_record(record, event);
         self.kpis.apply_record(record, event);
+        self.matching.apply_record(record, event);
     }
 }

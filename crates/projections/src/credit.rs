@@ -7,6 +7,7 @@ use daojia_domain::credit::{
     self, CreditEvent, CreditState, RuleSet, RuleSetState, Standing, Subject, SubjectKind,
 };
 use daojia_store::{Position, RecordedEvent};
+use serde::{Deserialize, Serialize};
 
 use crate::decode::{DomainRecord, event_id};
 use crate::runtime::ReadModel;
@@ -39,9 +40,10 @@ fn sort_key(subject: &Subject) -> (u8, u128) {
 }
 
 /// One entry of a subject's credit history.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Where the event is in `$all`.
+    #[serde(with = "crate::state_repr::position")]
     pub position: Position,
     /// The stored event's id (what adjustments and appeals name as evidence).
     pub event_id: daojia_domain::EventId,
@@ -50,18 +52,21 @@ pub struct HistoryEntry {
 }
 
 /// A subject's credit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditAccount {
     /// State as the credit aggregate folds it.
+    #[serde(with = "crate::state_repr::credit_state")]
     pub state: CreditState,
     /// Every credit event of the subject, oldest first.
     pub history: Vec<HistoryEntry>,
 }
 
 /// Scores, standings, histories and lists.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditView {
+    #[serde(with = "crate::state_repr::pairs")]
     accounts: HashMap<Subject, CreditAccount>,
+    #[serde(with = "crate::state_repr::rule_set_state")]
     rules: RuleSetState,
 }
 

@@ -11,6 +11,7 @@ use daojia_domain::credit::{CreditEvent, RuleSetEvent};
 use daojia_domain::events::{self, EncodedEvent};
 use daojia_domain::followups::FollowUpEvent;
 use daojia_domain::ids::CREDIT_RULES_STREAM;
+use daojia_domain::worker::{self, WorkerEvent};
 use daojia_domain::{CompanyId, CustomerId, EventId, FollowUpId, OrderEvent, OrderId, WorkerId};
 use daojia_store::RecordedEvent;
 
@@ -31,6 +32,8 @@ pub enum DomainRecord {
     Certificate(CertificateEvent),
     /// An event of stream `followup-<uuid>`.
     FollowUp(FollowUpId, FollowUpEvent),
+    /// An event of a worker profile stream (`workerprofile-<uuid>`: registration, contracts).
+    Worker(WorkerId, WorkerEvent),
 }
 
 /// Why a stored event was not turned into a [`DomainRecord`].
@@ -87,6 +90,15 @@ pub fn decode(event: &RecordedEvent) -> Result<DomainRecord, Skip> {
         }
         _ if stream == CREDIT_RULES_STREAM => Ok(DomainRecord::RuleSet(decode_as(event)?)),
         daojia_domain::RegistryId::CATEGORY => Ok(DomainRecord::Certificate(decode_as(event)?)),
+        worker::PROFILE_CATEGORY => {
+            let id = stream
+                .strip_prefix(worker::PROFILE_CATEGORY)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .unwrap_or_default()
+                .parse::<WorkerId>()
+                .map_err(bad_id)?;
+            Ok(DomainRecord::Worker(id, decode_as(event)?))
+        }
         FollowUpId::CATEGORY => {
             let id = FollowUpId::from_stream_name(stream).map_err(bad_id)?;
             Ok(DomainRecord::FollowUp(id, decode_as(event)?))

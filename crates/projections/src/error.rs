@@ -39,4 +39,18 @@ pub enum ProjectionError {
         #[source]
         source: StoreError,
     },
+    /// A checkpoint could not be written.
+    #[error("projection {projection}: checkpoint not written: {reason}")]
+    Checkpoint {
+        /// Projection name.
+        projection: String,
+        /// Why.
+        reason: String,
+    },
+    /// A county list could not be read.
+    #[error("bad county list: {reason}")]
+    Counties {
+        /// Why.
+        reason: String,
+    },
 }

@@ -3,8 +3,9 @@
 //! category and day.
 //!
 //! Attribution: an order counts on the (China-time) day it was posted, in its service category,
-//! in the county nearest to its location (counties are configuration: a list of seats), and for
-//! the companies of its workers (a worker's company is that of their home-visit certificate).
+//! in the county nearest to its location (counties are configuration: a list of seats, see
+//! [`counties`](crate::counties)), and for the companies of its workers (a worker's company is
+//! that of their home-visit certificate).
 //! Posting and filling have no company yet, so company rows have no fill rate.
 //!
 //! Ratios are integers in basis points (1/100 %), averages in hundredths; no floats are stored.
@@ -18,6 +19,7 @@ use daojia_domain::certificates::{CertificateEvent, CertificateKind};
 use daojia_domain::order::{GeoPoint, SlotIndex};
 use daojia_domain::{CompanyId, CustomerId, Minutes, OrderEvent, OrderId, Timestamp, WorkerId};
 use daojia_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::DomainRecord;
 use crate::runtime::ReadModel;
@@ -30,7 +32,7 @@ const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// A calendar day in China time, as days since 1970-01-01.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Day(pub i64);
 
 impl Day {
@@ -41,7 +43,7 @@ impl Day {
 }
 
 /// A county (区/县) by the location of its seat; orders go to the nearest seat.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct County {
     /// Name, e.g. `临川区`.
     pub name: String,
@@ -50,7 +52,7 @@ pub struct County {
 }
 
 /// Raw counts; the KPIs are ratios of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Orders posted.
     pub posted: u64,
@@ -119,7 +121,7 @@ impl Counters {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct OrderFacts {
     customer: CustomerId,
     day: Day,
@@ -135,12 +137,14 @@ struct OrderFacts {
 }
 
 /// KPIs in total and by county, company, category and day.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KpisView {
     counties: Vec<County>,
     /// Everything.
     pub total: Counters,
+    #[serde(with = "crate::state_repr::pairs")]
     by_day: BTreeMap<Day, Counters>,
+    #[serde(with = "crate::state_repr::pairs")]
     by_category: HashMap<Category, Counters>,
     by_county: BTreeMap<String, Counters>,
     by_company: BTreeMap<CompanyId, Counters>,

@@ -9,12 +9,13 @@ use daojia_domain::{
     ComplaintId, CustomerId, DisputeId, FollowUpId, OrderEvent, OrderId, Timestamp, WorkerId,
 };
 use daojia_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::DomainRecord;
 use crate::runtime::ReadModel;
 
 /// A complaint awaiting a decision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenComplaint {
     /// Complaint.
     pub id: ComplaintId,
@@ -33,7 +34,7 @@ pub struct OpenComplaint {
 }
 
 /// A dispute awaiting mediation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenDispute {
     /// Dispute.
     pub id: DisputeId,
@@ -48,7 +49,7 @@ pub struct OpenDispute {
 }
 
 /// A follow-up task not yet closed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenFollowUp {
     /// The task.
     pub task: FollowUpTask,
@@ -59,7 +60,7 @@ pub struct OpenFollowUp {
 }
 
 /// What ops has on its desk.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpsView {
     complaints: BTreeMap<ComplaintId, OpenComplaint>,
     disputes: BTreeMap<DisputeId, OpenDispute>,

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use daojia_domain::order::{self, Order, ReviewTag, Stars};
 use daojia_domain::{CustomerId, OrderEvent, OrderId, OrderPhase, OrderState, Timestamp, WorkerId};
 use daojia_store::{Position, RecordedEvent, Revision};
+use serde::{Deserialize, Serialize};
 
 use crate::decode::DomainRecord;
 use crate::runtime::ReadModel;
 
 /// A review as given.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     /// Rating.
     pub stars: Stars,
@@ -24,26 +25,30 @@ pub struct Review {
 }
 
 /// One order in the read model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrderRecord {
     /// The order's state (the same fold the command side uses).
+    #[serde(with = "crate::state_repr::order")]
     pub order: Order,
     /// When it was posted.
     pub posted_at: Timestamp,
     /// Its review, once reviewed.
     pub review: Option<Review>,
     /// Position of the last event that changed it.
+    #[serde(with = "crate::state_repr::position")]
     pub updated_at: Position,
     /// The order stream's revision after that event.
+    #[serde(with = "crate::state_repr::revision")]
     pub revision: Revision,
 }
 
 /// Orders by id, customer, worker and phase.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OrdersView {
     orders: BTreeMap<OrderId, OrderRecord>,
     by_customer: BTreeMap<CustomerId, BTreeSet<OrderId>>,
     by_worker: BTreeMap<WorkerId, BTreeSet<OrderId>>,
+    #[serde(with = "crate::state_repr::pairs")]
     by_phase: HashMap<OrderPhase, BTreeSet<OrderId>>,
 }
 

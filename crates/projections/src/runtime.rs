@@ -1,20 +1,30 @@
 //! The projector runtime: one task per projection subscribes to `$all`, applies every event in
 //! commit order, and publishes the position it has applied up to.
 //!
-//! Checkpoint: the position of the last applied event, kept in memory (see the crate docs for
-//! why it is not persisted). Every event of `$all` advances it, including events the read model
-//! ignores (system streams, unknown types), so that "applied up to `p`" means "has seen every
-//! event at or below `p`".
+//! Position: the position of the last applied event. Every event of `$all` advances it,
+//! including events the read model ignores (system streams, unknown types), so that "applied up
+//! to `p`" means "has seen every event at or below `p`".
+//!
+//! Checkpoints ([`Projector::spawn_with`]): the model is snapshotted with its position to a file
+//! (see [`crate::checkpoint`] for the format) every so many events or so often, after
+//! each rebuild and on request; a projector started over the same log loads it and resumes its
+//! subscription after that position. Writing happens off the hot path: the model is cloned
+//! under its read lock, and serialising and writing run on the blocking pool, one at a time.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use daojia_store::{
-    AllOptions, AllStart, Direction, EventStore, EventSubscription, Position, RecordedEvent,
-    SubscribeFrom, SubscriptionItem,
+    AllOptions, AllStart, Direction, EventId, EventStore, EventSubscription, Position,
+    RecordedEvent, SubscribeFrom, SubscriptionItem,
 };
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
+use crate::checkpoint::{self, CheckpointConfig, Mark, Unusable};
 use crate::{DomainRecord, ProjectionError};
 
 /// How many events a rebuild reads per page.
@@ -65,7 +75,8 @@ impl<M: ReadModel> Projection for M {
 pub struct Progress {
     /// Position of the last applied event (`Position::START` before the first).
     pub applied: Position,
-    /// Events applied since the model was (re)built.
+    /// Events applied since the model was (re)built or, after a restart from a checkpoint,
+    /// since the checkpoint's position.
     pub events: u64,
     /// The subscription has delivered all history at least once (it is live).
     pub caught_up: bool,
@@ -75,6 +86,11 @@ pub struct Progress {
     pub last_error: Option<String>,
     /// Set once the projector has stopped, with the reason.
     pub stopped: Option<String>,
+    /// Position of the last checkpoint written or loaded (`None`: none yet, or checkpoints off).
+    pub checkpoint: Option<Position>,
+    /// The checkpoint position this projector resumed from at start (`None`: it replayed `$all`
+    /// from position 0).
+    pub restored_from: Option<Position>,
 }
 
 /// How far a projection is behind the store.
@@ -86,10 +102,33 @@ pub struct Lag {
     pub applied: Position,
     /// `head − applied` in position units (log bytes for the embedded store); 0 when caught up.
     pub behind: u64,
+    /// Position of the last persisted checkpoint, if any.
+    pub checkpoint: Option<Position>,
 }
 
 enum Command {
     Rebuild(oneshot::Sender<Result<Position, ProjectionError>>),
+    Checkpoint(oneshot::Sender<Result<Option<Position>, ProjectionError>>),
+}
+
+/// How a projector snapshots its model: the configuration plus the serde functions of the
+/// model type, captured by [`Projector::spawn_with`] (so [`Projector::spawn`] needs no serde).
+struct Checkpoints<P> {
+    config: CheckpointConfig,
+    /// crc32c of the empty model as JSON: a snapshot taken with another configuration of the
+    /// model (which `make` bakes into the empty model) is not resumed.
+    model_config: u32,
+    clone: fn(&P) -> P,
+    encode: fn(&P) -> Result<Vec<u8>, String>,
+    decode: fn(&[u8]) -> Result<P, String>,
+}
+
+fn encode_json<P: Serialize>(model: &P) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(model).map_err(|e| e.to_string())
+}
+
+fn decode_json<P: DeserializeOwned>(bytes: &[u8]) -> Result<P, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
 }
 
 struct Inner<P> {
@@ -99,6 +138,8 @@ struct Inner<P> {
     model: RwLock<P>,
     /// Progress, published after each applied event; waiters watch it.
     progress: watch::Sender<Progress>,
+    /// Checkpoint settings; `None` when checkpoints are off.
+    checkpoints: Option<Checkpoints<P>>,
 }
 
 /// A running projection: the handle queries go through. Dropping it stops the task.
@@ -107,7 +148,7 @@ pub struct Projector<P, S> {
     store: Arc<S>,
     commands: mpsc::UnboundedSender<Command>,
     /// The projector task; aborted when the handle is dropped or stopped.
-    task: tokio::task::JoinHandle<()>,
+    task: JoinHandle<()>,
 }
 
 impl<P, S> Drop for Projector<P, S> {
@@ -132,11 +173,19 @@ impl<P: Projection, S: EventStore> Projector<P, S> {
     where
         F: Fn() -> P + Send + Sync + 'static,
     {
+        Self::start(store, make, None)
+    }
+
+    fn start<F>(store: Arc<S>, make: F, checkpoints: Option<Checkpoints<P>>) -> Self
+    where
+        F: Fn() -> P + Send + Sync + 'static,
+    {
         let model = make();
         let inner = Arc::new(Inner {
             name: model.name().to_owned(),
             model: RwLock::new(model),
             progress: watch::Sender::new(Progress::default()),
+            checkpoints,
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(store.clone(), inner.clone(), make, rx));
@@ -236,7 +285,38 @@ impl<P: Projection, S: EventStore> Projector<P, S> {
             head,
             applied,
             behind: head.0.saturating_sub(applied.0),
+            checkpoint: self.inner.progress.borrow().checkpoint,
         })
+    }
+
+    /// Writes a checkpoint of the model as it is now and waits until it is durable. Returns its
+    /// position, or `None` when checkpoints are off or no event has been applied yet.
+    pub async fn checkpoint(&self) -> Result<Option<Position>, ProjectionError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || self.stopped_error(self.progress().stopped);
+        self.commands
+            .send(Command::Checkpoint(tx))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Waits until a checkpoint at or after `min` has been written, at most `timeout`.
+    pub async fn wait_for_checkpoint(
+        &self,
+        min: Position,
+        timeout: Duration,
+    ) -> Result<Position, ProjectionError> {
+        let mut rx = self.inner.progress.subscribe();
+        let reached = rx.wait_for(|p| p.checkpoint.is_some_and(|c| c >= min));
+        match tokio::time::timeout(timeout, reached).await {
+            Ok(Ok(p)) => Ok(p.checkpoint.unwrap_or(min)),
+            _ => Err(ProjectionError::Timeout {
+                projection: self.inner.name.clone(),
+                wanted: min,
+                applied: self.progress().checkpoint.unwrap_or(Position::START),
+                waited: timeout,
+            }),
+        }
     }
 
     /// Rebuilds the model from position 0: a fresh model replays `$all` up to the live model's
@@ -256,6 +336,34 @@ impl<P: Projection, S: EventStore> Projector<P, S> {
             projection: self.inner.name.clone(),
             reason: reason.unwrap_or_else(|| "the projector task ended".into()),
         }
+    }
+}
+
+impl<P, S> Projector<P, S>
+where
+    P: Projection + Clone + Serialize + DeserializeOwned,
+    S: EventStore,
+{
+    /// Like [`spawn`](Self::spawn), with checkpoints persisted as `config` says: the projector
+    /// first loads the checkpoint in `config.dir` if it is usable for this log and resumes after
+    /// its position; otherwise (missing, damaged, another format or configuration, another
+    /// log) it logs a warning saying why and replays from position 0.
+    pub fn spawn_with<F>(store: Arc<S>, make: F, config: CheckpointConfig) -> Self
+    where
+        F: Fn() -> P + Send + Sync + 'static,
+    {
+        let model_config = checkpoint::model_config(&make());
+        Self::start(
+            store,
+            make,
+            Some(Checkpoints {
+                config,
+                model_config,
+                clone: P::clone,
+                encode: encode_json::<P>,
+                decode: decode_json::<P>,
+            }),
+        )
     }
 }
 
@@ -291,6 +399,151 @@ fn backoff(attempt: u32) -> Duration {
     RETRY_FIRST_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(6))
 }
 
+/// The projector task's checkpoint bookkeeping (only that task touches it).
+#[derive(Default)]
+struct Cursor {
+    /// The last applied event: its position and id (what a checkpoint names).
+    last: Option<(Position, EventId)>,
+    /// Events applied since the last checkpoint was started.
+    since: u64,
+    /// The checkpoint write in flight, if any (one at a time).
+    writing: Option<JoinHandle<Result<Position, String>>>,
+}
+
+impl Cursor {
+    fn busy(&self) -> bool {
+        self.writing.as_ref().is_some_and(|h| !h.is_finished())
+    }
+}
+
+/// Starts writing a checkpoint of the model as it is now on the blocking pool: the model is
+/// cloned under the read lock, serialised and written outside it. `None` when checkpoints are
+/// off or nothing has been applied.
+fn start_checkpoint<P: Projection>(
+    inner: &Arc<Inner<P>>,
+    cursor: &mut Cursor,
+) -> Option<JoinHandle<Result<Position, String>>> {
+    let cp = inner.checkpoints.as_ref()?;
+    let (position, event_id) = cursor.last?;
+    let model = (cp.clone)(&inner.model.read().unwrap_or_else(PoisonError::into_inner));
+    cursor.since = 0;
+    let inner = inner.clone();
+    Some(tokio::task::spawn_blocking(move || {
+        let written = write_checkpoint(&inner, &model, position, event_id);
+        match &written {
+            Ok(_) => inner
+                .progress
+                .send_modify(|p| p.checkpoint = Some(position)),
+            Err(e) => tracing::warn!(
+                projection = %inner.name,
+                %position,
+                error = %e,
+                "cannot write checkpoint"
+            ),
+        }
+        written
+    }))
+}
+
+fn write_checkpoint<P: Projection>(
+    inner: &Inner<P>,
+    model: &P,
+    position: Position,
+    event_id: EventId,
+) -> Result<Position, String> {
+    let Some(cp) = inner.checkpoints.as_ref() else {
+        return Err("checkpoints are off".into());
+    };
+    let body = (cp.encode)(model).map_err(|e| format!("cannot serialise the model: {e}"))?;
+    let mark = Mark {
+        position,
+        event_id,
+        config: cp.model_config,
+    };
+    let path = cp.config.path(&inner.name);
+    checkpoint::write_atomic(&path, &checkpoint::encode(mark, &body))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(position)
+}
+
+/// Writes a checkpoint now (after any write in flight) and waits for it.
+async fn checkpoint_now<P: Projection>(
+    inner: &Arc<Inner<P>>,
+    cursor: &mut Cursor,
+) -> Result<Option<Position>, ProjectionError> {
+    if let Some(previous) = cursor.writing.take() {
+        let _ = previous.await;
+    }
+    let Some(task) = start_checkpoint(inner, cursor) else {
+        return Ok(None);
+    };
+    let failed = |reason: String| ProjectionError::Checkpoint {
+        projection: inner.name.clone(),
+        reason,
+    };
+    match task.await {
+        Ok(Ok(position)) => Ok(Some(position)),
+        Ok(Err(e)) => Err(failed(e)),
+        Err(e) => Err(failed(format!("checkpoint task failed: {e}"))),
+    }
+}
+
+/// Loads the checkpoint if it is usable for this log.
+async fn restore<P, S>(store: &S, inner: &Inner<P>) -> Result<Option<(Mark, P)>, Unusable>
+where
+    P: Projection,
+    S: EventStore,
+{
+    let Some(cp) = inner.checkpoints.as_ref() else {
+        return Ok(None);
+    };
+    let path = cp.config.path(&inner.name);
+    let (config, decode) = (cp.model_config, cp.decode);
+    let (mark, model) = tokio::task::spawn_blocking(move || {
+        let bytes = checkpoint::read(&path)?;
+        let (mark, body) = checkpoint::decode(&bytes, config)?;
+        let model = decode(body).map_err(Unusable::Body)?;
+        Ok::<_, Unusable>((mark, model))
+    })
+    .await
+    .map_err(|e| Unusable::Unverified(format!("the load task failed: {e}")))??;
+    // The log must hold the very event the checkpoint names, at its position.
+    let page = store
+        .read_all(
+            Direction::Forwards,
+            AllStart::Position(mark.position),
+            1,
+            None,
+        )
+        .await
+        .map_err(|e| Unusable::Unverified(format!("cannot read $all at {}: {e}", mark.position)))?;
+    match page.events.first() {
+        Some(e) if e.position == mark.position && e.id == mark.event_id => Ok(Some((mark, model))),
+        Some(e) if e.position == mark.position => Err(Unusable::OtherLog(format!(
+            "the event at position {} is {}, the checkpoint names {}",
+            mark.position, e.id, mark.event_id
+        ))),
+        Some(e) => Err(Unusable::OtherLog(format!(
+            "no event at position {} (the next is at {})",
+            mark.position, e.position
+        ))),
+        None => Err(Unusable::OtherLog(format!(
+            "the log ends before position {}",
+            mark.position
+        ))),
+    }
+}
+
+/// Waits for the next tick of `interval`, or forever when there is none.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 async fn run<P, S, F>(
     store: Arc<S>,
     inner: Arc<Inner<P>>,
@@ -301,6 +554,35 @@ async fn run<P, S, F>(
     S: EventStore,
     F: Fn() -> P + Send + Sync + 'static,
 {
+    let mut cursor = Cursor::default();
+    match restore(&*store, &inner).await {
+        Ok(None) => {}
+        Ok(Some((mark, model))) => {
+            *inner.model.write().unwrap_or_else(PoisonError::into_inner) = model;
+            inner.progress.send_modify(|p| {
+                p.applied = mark.position;
+                p.checkpoint = Some(mark.position);
+                p.restored_from = Some(mark.position);
+            });
+            cursor.last = Some((mark.position, mark.event_id));
+            tracing::info!(projection = %inner.name, position = %mark.position, "resuming from checkpoint");
+        }
+        Err(reason) => tracing::warn!(
+            projection = %inner.name,
+            %reason,
+            "checkpoint not used, replaying $all from position 0"
+        ),
+    }
+    let mut interval = inner
+        .checkpoints
+        .as_ref()
+        .and_then(|cp| cp.config.every_interval)
+        .filter(|every| !every.is_zero())
+        .map(|every| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
     let mut failures = 0u32;
     loop {
         let applied = inner.progress.borrow().applied;
@@ -312,7 +594,17 @@ async fn run<P, S, F>(
         let error = match store.subscribe_all(from, AllOptions::default()).await {
             Err(e) => format!("cannot subscribe to $all: {e}"),
             Ok(mut subscription) => {
-                match follow(&mut subscription, &*store, &inner, &make, &mut commands).await {
+                let exit = follow(
+                    &mut subscription,
+                    &*store,
+                    &inner,
+                    &make,
+                    &mut commands,
+                    &mut cursor,
+                    &mut interval,
+                )
+                .await;
+                match exit {
                     Exit::Dropped => return,
                     Exit::Closed => return inner.stop("the store closed".into()),
                     Exit::Failed(e) => e,
@@ -337,25 +629,52 @@ async fn run<P, S, F>(
 async fn follow<P, S, F>(
     subscription: &mut S::Subscription,
     store: &S,
-    inner: &Inner<P>,
+    inner: &Arc<Inner<P>>,
     make: &F,
     commands: &mut mpsc::UnboundedReceiver<Command>,
+    cursor: &mut Cursor,
+    interval: &mut Option<tokio::time::Interval>,
 ) -> Exit
 where
     P: Projection,
     S: EventStore,
     F: Fn() -> P,
 {
+    let every_events = inner
+        .checkpoints
+        .as_ref()
+        .map_or(0, |cp| cp.config.every_events);
     loop {
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Rebuild(reply)) => {
-                    let _ = reply.send(rebuild(store, inner, make).await);
+                    let rebuilt = rebuild(store, inner, make).await;
+                    if rebuilt.is_ok()
+                        && let Err(e) = checkpoint_now(inner, cursor).await
+                    {
+                        tracing::warn!(projection = %inner.name, error = %e, "no checkpoint after rebuild");
+                    }
+                    let _ = reply.send(rebuilt);
+                }
+                Some(Command::Checkpoint(reply)) => {
+                    let _ = reply.send(checkpoint_now(inner, cursor).await);
                 }
                 None => return Exit::Dropped,
             },
+            () = tick(interval) => {
+                if cursor.since > 0 && !cursor.busy() {
+                    cursor.writing = start_checkpoint(inner, cursor);
+                }
+            },
             item = subscription.next() => match item {
-                Some(Ok(SubscriptionItem::Event(event))) => inner.apply(&event),
+                Some(Ok(SubscriptionItem::Event(event))) => {
+                    inner.apply(&event);
+                    cursor.last = Some((event.position, event.id));
+                    cursor.since += 1;
+                    if every_events > 0 && cursor.since >= every_events && !cursor.busy() {
+                        cursor.writing = start_checkpoint(inner, cursor);
+                    }
+                }
                 Some(Ok(SubscriptionItem::CaughtUp)) => {
                     inner.progress.send_modify(|p| p.caught_up = true);
                 }

@@ -2,8 +2,9 @@
 //! visits), schedule (accepted slots by window start) and the matching-pool facts derived from
 //! them (eligible now, booked during a window).
 //!
-//! Skills are the worker's skill certificates. Contract, home location and availability have no
-//! events yet, so they are not here.
+//! Skills are the worker's skill certificates. Registration (declared skills, home location) and
+//! contracts are in the [`matching_view`](crate::matching_view), which the dispatcher uses;
+//! availability has no events yet.
 
 use std::collections::BTreeMap;
 
@@ -13,12 +14,13 @@ use daojia_domain::credit::{self, CreditEvent, CreditState, Standing, Subject};
 use daojia_domain::order::{ServiceWindow, SlotIndex};
 use daojia_domain::{CertificateId, CompanyId, OrderEvent, OrderId, Timestamp, WorkerId};
 use daojia_store::RecordedEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::DomainRecord;
 use crate::runtime::ReadModel;
 
 /// A certificate as the worker's profile shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateInfo {
     /// Kind.
     pub kind: CertificateKind,
@@ -48,7 +50,7 @@ impl CertificateInfo {
 }
 
 /// Where a booked slot is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BookingStatus {
     /// Accepted, not started.
     Accepted,
@@ -59,7 +61,7 @@ pub enum BookingStatus {
 }
 
 /// One slot a worker holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Booking {
     /// Order.
     pub order: OrderId,
@@ -72,7 +74,7 @@ pub struct Booking {
 }
 
 /// A worker's profile and schedule.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerProfile {
     /// Worker.
     pub worker: WorkerId,
@@ -83,7 +85,9 @@ pub struct WorkerProfile {
     /// Slots completed so far.
     pub completed_visits: u32,
     /// Bookings by (window start, order, slot); cancelled and withdrawn slots are removed.
+    #[serde(with = "crate::state_repr::pairs")]
     pub schedule: BTreeMap<(Timestamp, OrderId, SlotIndex), Booking>,
+    #[serde(with = "crate::state_repr::credit_state")]
     credit: CreditState,
 }
 
@@ -148,7 +152,7 @@ impl WorkerProfile {
 }
 
 /// Worker profiles and schedules.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkersView {
     workers: BTreeMap<WorkerId, WorkerProfile>,
     certificate_holder: BTreeMap<CertificateId, WorkerId>,

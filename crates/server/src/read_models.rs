@@ -1,9 +1,11 @@
 //! [`ReadModelsSlot`]: the one projector feeding every read model (`daojia_projections::ReadModels`),
 //! as the query service sees it; empty while the store opens.
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use daojia_projections::{Projector, ReadModels};
+use daojia_projections::kpis::{County, KpisView};
+use daojia_projections::{Projector, ReadModels, counties};
 use daojia_store::EmbeddedStore;
 
 use crate::status::ApiError;
@@ -42,4 +44,33 @@ impl ReadModelsSlot {
             Err(_) => false,
         }
     }
+}
+
+/// The file in the projections directory that lists the KPI counties (the shape of
+/// `shared/data/fuzhou.json`, see `daojia_projections::counties`).
+pub const COUNTIES_FILE: &str = "counties.json";
+
+/// The empty KPI model for the projector in `dir` (`<data_dir>/projections`): by the counties of
+/// `dir/counties.json` if there is one, else by Fuzhou's built-in counties. A file that cannot be
+/// read is reported and the built-in list used, so the server still starts.
+pub fn kpis_view(dir: &Path) -> KpisView {
+    let path = dir.join(COUNTIES_FILE);
+    let list: Vec<County> = match std::fs::read(&path) {
+        Ok(bytes) => match counties::from_json(&bytes) {
+            Ok(list) => {
+                tracing::info!(file = %path.display(), counties = list.len(), "KPI counties from file");
+                list
+            }
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "KPI counties file ignored, using Fuzhou's");
+                counties::fuzhou()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => counties::fuzhou(),
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "KPI counties file unreadable, using Fuzhou's");
+            counties::fuzhou()
+        }
+    };
+    KpisView::new(list)
 }

@@ -296,7 +296,13 @@ async fn open_store(
     match opened {
         Ok(store) => {
             let source = Arc::new(store.clone());
-            reads.set(Projector::spawn(source, ReadModels::default));
+            let projections = dir.join("projections");
+            let kpis = crate::read_models::kpis_view(&projections);
+            reads.set(Projector::spawn_with(
+                source,
+                move || ReadModels::new(kpis.clone()),
+                daojia_projections::CheckpointConfig::new(projections),
+            ));
             if reactor {
                 background.push(BackgroundTask::Reactor(Reactor::spawn(
                     store.clone(),

@@ -115,3 +115,68 @@ fn days_are_china_calendar_days() {
     let after = daojia_domain::Timestamp(1_699_977_600_000);
     assert_eq!(Day::of(after).0 - Day::of(before).0, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_attributed_to_fuzhou_counties() {
+    use daojia_projections::counties;
+
+    let mut world = World::new("kpis-fuzhou");
+    let projector = Projector::spawn(world.store.clone(), || KpisView::new(counties::fuzhou()));
+    world.post(order_id(1), customer(1), T0).await;
+    let last = world.post(order_id(2), customer(2), T0).await;
+    projector.wait_for(last, WAIT).await.unwrap();
+    projector.read(|k| {
+        // The fixtures' home is in the city centre, in 临川区.
+        assert_eq!(k.county("临川区").posted, 2);
+        let listed: Vec<&str> = k.by_county().map(|(name, _)| name).collect();
+        assert_eq!(listed, vec!["临川区"]);
+        assert_eq!(k.county(daojia_projections::kpis::UNKNOWN_COUNTY).posted, 0);
+    });
+    assert_eq!(counties::fuzhou().len(), 11);
+}
+
+#[test]
+fn a_county_list_is_read_from_json_shaped_like_the_reference_data() {
+    use daojia_projections::counties;
+
+    let json = r#"{"city": {"name_zh": "抚州市"}, "counties": [
+        {"id": "linchuan", "zh": "临川区", "lat": 27.977, "lon": 116.312, "share": 0.30},
+        {"id": "nancheng", "zh": "南城县", "lat": 27.569, "lon": 116.637, "share": 0.09}
+    ]}"#;
+    let list = counties::from_json(json.as_bytes()).unwrap();
+    let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, vec!["临川区", "南城县"]);
+    assert_eq!(
+        list[1].seat,
+        GeoPoint {
+            lat: 27.569,
+            lon: 116.637
+        }
+    );
+    // The built-in list agrees with the reference data for the seats both name.
+    let builtin = counties::fuzhou();
+    for county in &list {
+        assert!(builtin.contains(county), "{}", county.name);
+    }
+
+    for (bad, why) in [
+        (r#"{"counties": []}"#, "empty"),
+        (
+            r#"{"counties": [{"zh": "x", "lat": 95.0, "lon": 1.0}]}"#,
+            "out of range",
+        ),
+        (
+            r#"{"counties": [{"zh": "x", "lat": 1.0, "lon": 1.0}, {"zh": "x", "lat": 2.0, "lon": 2.0}]}"#,
+            "twice",
+        ),
+        (
+            r#"{"counties": [{"zh": " ", "lat": 1.0, "lon": 1.0}]}"#,
+            "empty name",
+        ),
+        (r#"{"cities": []}"#, "missing field"),
+    ] {
+        let err = counties::from_json(bad.as_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("bad county list"), "{err}");
+        assert!(err.to_lowercase().contains(why), "{bad}: {err}");
+    }
+}

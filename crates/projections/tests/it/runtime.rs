@@ -129,7 +129,8 @@ async fn every_read_model_rebuilds_to_the_same_state() {
     use daojia_domain::order::{ComplaintCategory, Party};
     use daojia_domain::{ComplaintId, Minutes, OrderCommand};
     use daojia_projections::{
-        ReadModels, credit::CreditView, kpis::KpisView, ops::OpsView, workers::WorkersView,
+        ReadModels, credit::CreditView, kpis::KpisView, matching_view::MatchingView, ops::OpsView,
+        workers::WorkersView,
     };
 
     let mut world = World::new("rebuild-all");
@@ -186,6 +187,7 @@ async fn every_read_model_rebuilds_to_the_same_state() {
     let credit = rebuild_matches(&world, CreditView::default, last).await;
     let ops = rebuild_matches(&world, OpsView::default, last).await;
     let kpis = rebuild_matches(&world, KpisView::default, last).await;
+    let matching = rebuild_matches(&world, MatchingView::default, last).await;
     // One projector feeding every model ends in the same states as one projector each.
     let all = rebuild_matches(&world, ReadModels::default, last).await;
     assert_eq!(all.orders, orders);
@@ -193,6 +195,7 @@ async fn every_read_model_rebuilds_to_the_same_state() {
     assert_eq!(all.credit, credit);
     assert_eq!(all.ops, ops);
     assert_eq!(all.kpis, kpis);
+    assert_eq!(all.matching, matching);
     assert_eq!(all.kpis.total.served, 4);
     assert_eq!(all.ops.open_complaints().len(), 1);
 }
