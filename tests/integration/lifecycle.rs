@@ -90,6 +90,7 @@ async fn seed(dir: &TempDir) {
 
 struct Platform {
     channel: Channel,
+    addr: std::net::SocketAddr,
     clock: Clock,
     dir: Option<TempDir>,
     shutdown: oneshot::Sender<()>,
@@ -124,6 +125,7 @@ impl Platform {
         let started = crate::harness::start(config, "").await;
         Platform {
             channel: started.channel,
+            addr: started.addr,
             clock,
             dir: Some(dir),
             shutdown: started.shutdown,
@@ -455,6 +457,29 @@ async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out
     platform.post(8, 0xA3).await;
     let offer = next_of(&mut near, "OrderOffered").await;
     assert_eq!(offer.order_id, id(0xA3), "{offer:?}");
+
+    // `daojia admin status` shows the reactor past the review's reactions and the read models.
+    let Command::Admin(args) = Cli::try_parse_from([
+        "daojia",
+        "admin",
+        "--server",
+        &format!("http://{}", platform.addr),
+        "--json",
+        "status",
+    ])
+    .unwrap()
+    .command
+    else {
+        panic!("not admin")
+    };
+    let mut out = Vec::new();
+    daojia_server::admin_cli::run(args, Some(OPS_TOKEN.into()), &mut out)
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(status["role"], "ROLE_OPS");
+    assert!(status["reactor_position"].as_u64().unwrap() >= retraining.position);
+    assert!(status["read_models"]["applied_position"].as_u64().unwrap() >= retraining.position);
     platform.stop().await;
 }
 

@@ -20,6 +20,7 @@ use tonic_types::StatusExt;
 
 use crate::pb;
 use crate::pb::admin_client::AdminClient;
+use crate::pb::meta_client::MetaClient;
 use crate::pb::queries_client::QueriesClient;
 
 /// The environment variable holding the token when `--token` is not given.
@@ -428,6 +429,8 @@ pub enum AdminSubcommand {
         #[command(flatten)]
         query: QueryOptions,
     },
+    /// The server: version, head position, read-model and reactor progress, and your role.
+    Status,
     /// A worker's credit: score, standing and history.
     Credit {
         /// The worker's id.
@@ -852,6 +855,12 @@ impl Client {
                 let r = queries.list_red_black(self.request(r)?).await?;
                 return Ok(red_black(r.into_inner()));
             }
+            AdminSubcommand::Status => {
+                let r = MetaClient::new(self.channel.clone())
+                    .server_info(self.request(pb::ServerInfoRequest {})?)
+                    .await?;
+                return Ok(status(r.into_inner()));
+            }
             AdminSubcommand::Credit { worker, query } => {
                 let r = pb::GetCreditRequest {
                     subject: Some(subject(SubjectKindArg::Worker, worker)),
@@ -1107,6 +1116,49 @@ fn red_black(r: pb::ListRedBlackReply) -> Answer {
         &r.next_page_token,
         r.position,
     )
+}
+
+fn status(r: pb::ServerInfoResponse) -> Answer {
+    let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let reads = r.read_models.unwrap_or_default();
+    let role = pb::Role::try_from(r.role).map_or("unknown", |role| role.as_str_name());
+    let json = json!({
+        "version": r.version,
+        "role": role,
+        "actor": r.actor,
+        "head_position": r.head_position,
+        "read_models": {
+            "applied_position": reads.applied_position,
+            "behind": reads.behind,
+            "caught_up": reads.caught_up,
+            "checkpoint_position": reads.checkpoint_position,
+            "restored_from": reads.restored_from,
+            "rebuilds": reads.rebuilds,
+        },
+        "reactor_position": r.reactor_position,
+    });
+    let rows = [
+        ("version", r.version.clone()),
+        ("role", role.to_owned()),
+        ("actor", r.actor.clone()),
+        ("head position", r.head_position.to_string()),
+        ("read models applied", reads.applied_position.to_string()),
+        ("read models behind", reads.behind.to_string()),
+        ("read models caught up", reads.caught_up.to_string()),
+        ("read models checkpoint", opt(reads.checkpoint_position)),
+        ("read models restored from", opt(reads.restored_from)),
+        ("rebuilds", reads.rebuilds.to_string()),
+        ("reactor position", opt(r.reactor_position)),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![k.to_owned(), v])
+    .collect();
+    Answer {
+        columns: vec!["field", "value"],
+        rows,
+        footer: Vec::new(),
+        json,
+    }
 }
 
 fn credit(r: pb::CreditReply) -> Answer {

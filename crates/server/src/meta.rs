@@ -1,24 +1,38 @@
-//! `daojia.v1.Meta`: the server's version and head position, and the caller's role and actor.
-//! Ops tooling calls `ServerInfo` to check that a token works and which role it carries.
+//! `daojia.v1.Meta`: the server's version and head position, where the read models and the
+//! reactor are, and the caller's role and actor. Ops tooling calls `ServerInfo` to check that
+//! a token works and which role it carries, and to watch lag.
 
-use daojia_store::EventStore;
+use std::sync::{Arc, OnceLock};
+
+use daojia_store::{EventStore, Position};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
 use crate::interceptor::caller;
 use crate::pb;
+use crate::read_models::ReadModelsSlot;
 use crate::store_slot::StoreSlot;
+
+/// The reactor's progress, once it runs: the position of the last event it handled.
+pub type ReactorProgress = Arc<OnceLock<watch::Receiver<Option<Position>>>>;
 
 /// The `daojia.v1.Meta` service.
 #[derive(Clone, Debug)]
 pub struct MetaService {
     store: StoreSlot,
+    reads: ReadModelsSlot,
+    reactor: ReactorProgress,
 }
 
 impl MetaService {
-    /// A service answering from `store` once it is open.
-    pub fn new(store: StoreSlot) -> Self {
-        MetaService { store }
+    /// A service answering from `store`, `reads` and `reactor` once they are there.
+    pub fn new(store: StoreSlot, reads: ReadModelsSlot, reactor: ReactorProgress) -> Self {
+        MetaService {
+            store,
+            reads,
+            reactor,
+        }
     }
 }
 
@@ -47,11 +61,32 @@ impl pb::meta_server::Meta for MetaService {
             .head()
             .await
             .map_err(crate::ApiError::from)?;
+        let read_models = match self.reads.get() {
+            Ok(projector) => {
+                let progress = projector.progress();
+                Some(pb::ReadModelsStatus {
+                    applied_position: progress.applied.0,
+                    behind: head.0.saturating_sub(progress.applied.0),
+                    caught_up: progress.caught_up,
+                    checkpoint_position: progress.checkpoint.map(|p| p.0),
+                    restored_from: progress.restored_from.map(|p| p.0),
+                    rebuilds: progress.rebuilds,
+                })
+            }
+            Err(_) => None,
+        };
+        let reactor_position = self
+            .reactor
+            .get()
+            .and_then(|progress| *progress.borrow())
+            .map(|p| p.0);
         Ok(Response::new(pb::ServerInfoResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
             role: pb::Role::from(caller.role).into(),
             actor: caller.actor.to_string(),
             head_position: head.0,
+            read_models,
+            reactor_position,
         }))
     }
 }

@@ -89,6 +89,11 @@ impl Reactor {
         *self.reacted.borrow()
     }
 
+    /// A receiver of [`Reactor::position`] as it moves.
+    pub fn progress(&self) -> watch::Receiver<Option<Position>> {
+        self.reacted.clone()
+    }
+
     /// Stops the reactor after the reaction in progress and waits for it.
     pub async fn stop(self) {
         let _ = self.stop.send(true);

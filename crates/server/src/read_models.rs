@@ -37,6 +37,10 @@ impl ReadModelsSlot {
         match Arc::try_unwrap(self.0) {
             Ok(cell) => {
                 if let Some(projector) = cell.into_inner() {
+                    // A last checkpoint, so that the next start resumes from here.
+                    if let Err(e) = projector.checkpoint().await {
+                        tracing::warn!(error = %e, "no final read-model checkpoint");
+                    }
                     projector.stop().await;
                 }
                 true

@@ -2,12 +2,16 @@
 //! then drains in-flight requests and closes the event store.
 //!
 //! Startup order: the router starts answering at once, with health NOT_SERVING, while the
-//! embedded store opens (recovery) on the blocking pool; health turns SERVING when it is open,
-//! and the read models' projector (for `daojia.v1.Queries`) starts replaying `$all`.
-//! If the store cannot be opened the server stops and `run` returns the error. On shutdown health
-//! turns NOT_SERVING, the listener stops accepting, connections get a GOAWAY and in-flight
-//! requests finish (up to the configured grace period), then the projector is stopped (it holds
-//! a handle to the store) and the store is closed.
+//! embedded store opens (recovery) on the blocking pool. When it is open: the read models'
+//! projector starts (from its last checkpoint under `<data-dir>/projections`, or from position
+//! 0), the reactor (credit rules and follow-ups) and the dispatcher (offers) start following
+//! `$all`, and health turns SERVING. If the store cannot be opened the server stops and `run`
+//! returns the error.
+//!
+//! Shutdown: health turns NOT_SERVING, notification streams end, the listener stops
+//! accepting, connections get a GOAWAY and in-flight requests finish (up to the configured
+//! grace period); then the dispatcher and the reactor stop, the projector writes a last
+//! checkpoint and stops, and the store is closed (each of them held a handle to it).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,7 +35,7 @@ use crate::config::{Security, ServerConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
 use crate::dispatcher::{DispatchConfig, Dispatcher};
 use crate::interceptor::{AuthLayer, AuthPolicy};
-use crate::meta::MetaService;
+use crate::meta::{MetaService, ReactorProgress};
 use crate::pb;
 use crate::queries::QueriesService;
 use crate::reactor::Reactor;
@@ -93,6 +97,7 @@ pub async fn run(
         .build_v1alpha()?;
     let slot = StoreSlot::default();
     let reads = ReadModelsSlot::default();
+    let reactor_progress = ReactorProgress::default();
     // Tells long-lived response streams (worker notifications) to end when draining starts:
     // graceful shutdown waits for every open stream.
     let (end_streams, streams_end) = watch::channel(false);
@@ -123,6 +128,8 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(pb::meta_server::MetaServer::new(MetaService::new(
             slot.clone(),
+            reads.clone(),
+            reactor_progress.clone(),
         )))
         .add_service(pb::customer_app_server::CustomerAppServer::new(
             CustomerAppService::new(slot.clone(), config.clock.clone(), OrderTerms::default()),
@@ -166,6 +173,7 @@ pub async fn run(
             slot: slot.clone(),
             reads: reads.clone(),
             background: background.clone(),
+            reactor_progress,
             clock: config.clock.clone(),
             dispatch: config.dispatch,
             reactor: config.reactor,
@@ -260,6 +268,7 @@ struct Started {
     slot: StoreSlot,
     reads: ReadModelsSlot,
     background: Background,
+    reactor_progress: ReactorProgress,
     clock: Clock,
     dispatch: Option<DispatchConfig>,
     reactor: bool,
@@ -279,6 +288,7 @@ async fn open_store(
         slot,
         reads,
         background,
+        reactor_progress,
         clock,
         dispatch,
         reactor,
@@ -304,10 +314,9 @@ async fn open_store(
                 daojia_projections::CheckpointConfig::new(projections),
             ));
             if reactor {
-                background.push(BackgroundTask::Reactor(Reactor::spawn(
-                    store.clone(),
-                    clock.clone(),
-                )));
+                let reactor = Reactor::spawn(store.clone(), clock.clone());
+                let _ = reactor_progress.set(reactor.progress());
+                background.push(BackgroundTask::Reactor(reactor));
             }
             if let Some(config) = dispatch {
                 background.push(BackgroundTask::Dispatcher(Dispatcher::spawn(
