@@ -231,9 +231,10 @@ impl Platform {
             .into_inner()
     }
 
-    async fn follow_ups(&self) -> Vec<pb::FollowUp> {
-        let min_position = 0;
-        self.queries()
+    /// The open follow-ups as of at least `min_position`, and the position they reflect.
+    async fn follow_ups_at(&self, min_position: u64) -> (Vec<pb::FollowUp>, u64) {
+        let reply = self
+            .queries()
             .list_open_follow_ups(as_(
                 OPS_TOKEN,
                 pb::ListOpenRequest {
@@ -244,8 +245,12 @@ impl Platform {
             ))
             .await
             .unwrap()
-            .into_inner()
-            .follow_ups
+            .into_inner();
+        (reply.follow_ups, reply.position)
+    }
+
+    async fn follow_ups(&self) -> Vec<pb::FollowUp> {
+        self.follow_ups_at(0).await.0
     }
 
     /// The open follow-ups once `done` holds for them. The reactor appends follow-ups after
@@ -577,14 +582,16 @@ async fn after_a_restart_the_reactor_repeats_nothing_and_queries_answer_the_same
     let mut near = platform.watch(NEAR).await;
     platform.post(1, 0xA1).await;
     let offer = next_of(&mut near, "OrderOffered").await;
-    let open = platform.follow_ups_until(|open| open.len() == 2).await;
-    let credit = platform.credit(NEAR, 0).await;
+    platform.follow_ups_until(|open| open.len() == 2).await;
+    let (open, seen) = platform.follow_ups_at(offer.position).await;
+    assert_eq!(open.len(), 2);
+    let credit = platform.credit(NEAR, seen).await;
     let clock = platform.clock.clone();
     let dir = platform.stop().await;
 
     let platform = Platform::start_in(dir, clock).await;
-    assert_eq!(platform.follow_ups().await, open);
-    assert_eq!(platform.credit(NEAR, 0).await.history, credit.history);
+    assert_eq!(platform.follow_ups_at(seen).await.0, open);
+    assert_eq!(platform.credit(NEAR, seen).await.history, credit.history);
     let order = platform.order(0xA1, offer.position).await;
     assert_eq!(order.slots[0].offered_to, [NEAR.to_string()]);
     // A new event the reactor must answer: once its follow-up is there, the reactor has gone

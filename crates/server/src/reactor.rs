@@ -27,9 +27,9 @@
 
 use std::time::Duration;
 
-use daojia_domain::DomainError;
 use daojia_domain::credit::CreditCommand;
 use daojia_domain::followups::{self, FollowUpCommand, FollowUpPolicy, TriggerEvent};
+use daojia_domain::{DomainError, Timestamp};
 use daojia_projections::decode::{self, DomainRecord, Skip};
 use daojia_store::{
     AllOptions, Direction, EventStore, EventSubscription, ExpectedRevision, Position,
@@ -255,6 +255,7 @@ fn reactions(
     event: &RecordedEvent,
     record: &DomainRecord,
     rules_from: &RuleSource,
+    now: Timestamp,
 ) -> Vec<AdminRequest> {
     let evidence = decode::event_id(event);
     let seed = evidence.uuid().as_u128();
@@ -288,14 +289,8 @@ fn reactions(
         DomainRecord::Certificate(e) => Some(TriggerEvent::Certificate(e)),
         _ => None,
     };
-    let task = trigger.and_then(|t| {
-        followups::follow_up_for(
-            evidence,
-            t,
-            FollowUpPolicy::default(),
-            decode::created_at(event),
-        )
-    });
+    let task =
+        trigger.and_then(|t| followups::follow_up_for(evidence, t, FollowUpPolicy::default(), now));
     if let Some(task) = task {
         out.push(AdminRequest {
             command_id: CommandId::derived(seed, b"follow-up"),
@@ -336,7 +331,8 @@ async fn react<S: EventStore>(
         DomainRecord::Order(..) => RuleSource::Current(admin::current_rules(store).await?),
         _ => RuleSource::NotNeeded,
     };
-    for request in reactions(event, &record, &rules) {
+    // Due times count from when the server reacts, on the same clock as every command.
+    for request in reactions(event, &record, &rules, clock.now()) {
         match admin::execute(store, clock, caller, request).await {
             Ok(done) if !done.replayed => tracing::info!(
                 position = done.position.0, events = ?done.event_types, cause = event.position.0,
