@@ -105,7 +105,7 @@ fn violated_fields(status: &Status) -> Vec<String> {
 
 /// Appends order 0x300 as served by [`SEEDED_WORKER`] with dispute [`DISPUTE`] raised by its
 /// customer: there is no dispatcher or RaiseDispute RPC to get there through the API.
-async fn seed_disputed_order(dir: &TempDir) {
+async fn seed_disputed_order(dir: &TempDir) -> u64 {
     let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
     let order_id = OrderId::from_u128(DISPUTED_ORDER);
     let worker = WorkerId::from_u128(SEEDED_WORKER);
@@ -204,10 +204,14 @@ async fn seed_disputed_order(dir: &TempDir) {
             proposed,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .position
+        .0
 }
 
 struct AdminServer {
+    /// The position of the last seeded event.
+    seeded: u64,
     channel: Channel,
     addr: std::net::SocketAddr,
     clock: Clock,
@@ -220,7 +224,7 @@ impl AdminServer {
     /// Seeds the disputed order into a fresh data directory and starts the server on it.
     async fn start() -> AdminServer {
         let dir = tempdir();
-        seed_disputed_order(&dir).await;
+        let seeded = seed_disputed_order(&dir).await;
         let datadir = dir.path().join("data");
         let argv = [
             "daojia",
@@ -257,6 +261,7 @@ impl AdminServer {
             addr,
             clock,
             dir,
+            seeded,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -622,7 +627,7 @@ async fn a_worker_onboarded_through_admin_serves_and_ops_resolve_the_complaint_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_is_resolved_once_with_its_fault_and_refund() {
     let server = AdminServer::start().await;
-    let open = server.open_disputes(0).await;
+    let open = server.open_disputes(server.seeded).await;
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(open[0].dispute_id, uuid(DISPUTE));
 
