@@ -172,6 +172,11 @@ impl Platform {
 
     /// Posts a one-worker C01 order for this time tomorrow at the customer's home.
     async fn post(&self, command: u128, order: u128) -> u64 {
+        self.post_for(command, order, 1).await
+    }
+
+    /// Posts a C01 order for `workers` workers for this time tomorrow at the customer's home.
+    async fn post_for(&self, command: u128, order: u128, workers: u32) -> u64 {
         let tomorrow = self.clock.now().0 + DAY_MS;
         self.customer()
             .post_order(as_(
@@ -182,7 +187,7 @@ impl Platform {
                     customer_id: id(0xC0),
                     service_code: "C01".into(),
                     quantity: 3,
-                    workers: 1,
+                    workers,
                     window_start: at(tomorrow),
                     window_end: at(tomorrow + 3 * HOUR_MS),
                     location: Some(pb::LatLon {
@@ -669,5 +674,107 @@ async fn after_a_restart_the_reactor_repeats_nothing_and_queries_answer_the_same
     ];
     assert_eq!(reasons, expected.map(|r| r as i32), "{open:#?}");
     assert_eq!(platform.credit(NEAR, 0).await.history, credit.history);
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_order_is_offered_to_distinct_workers_and_a_complaint_opens_a_talk() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    let mut far = platform.watch(FAR).await;
+    platform.post_for(1, 0xA1, 2).await;
+    let to_near = next_of(&mut near, "OrderOffered").await;
+    let to_far = next_of(&mut far, "OrderOffered").await;
+    assert_eq!(to_near.order_id, id(0xA1));
+    assert_eq!(to_far.order_id, id(0xA1));
+    assert_ne!(to_near.slot, to_far.slot);
+    for (command, worker, slot) in [(2, NEAR, to_near.slot), (3, FAR, to_far.slot)] {
+        platform
+            .worker()
+            .accept_offer(as_(
+                WORKER_TOKEN,
+                pb::AcceptOfferRequest {
+                    command_id: id(command),
+                    order_id: id(0xA1),
+                    worker_id: worker.to_string(),
+                    slot,
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let order = platform
+        .order(0xA1, next_of(&mut far, "OrderAccepted").await.position)
+        .await;
+    let mut held: Vec<&str> = order.slots.iter().map(|s| s.worker_id.as_str()).collect();
+    held.sort_unstable();
+    assert_eq!(held, [NEAR.to_string(), FAR.to_string()]);
+
+    // Both serve; the customer complains about one of them: ops must talk to that worker.
+    platform.clock.set(Timestamp(NOW.0 + DAY_MS));
+    for (command, worker, slot) in [(4, NEAR, to_near.slot), (6, FAR, to_far.slot)] {
+        let mut app = platform.worker();
+        app.check_in(as_(
+            WORKER_TOKEN,
+            pb::CheckInRequest {
+                command_id: id(command),
+                order_id: id(0xA1),
+                worker_id: worker.to_string(),
+                slot,
+                location: Some(pb::LatLon {
+                    lat: home().lat,
+                    lon: home().lon,
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+        app.complete_service(as_(
+            WORKER_TOKEN,
+            pb::CompleteServiceRequest {
+                command_id: id(command + 1),
+                order_id: id(0xA1),
+                worker_id: worker.to_string(),
+                slot,
+                checklist: Some(pb::Checklist {
+                    tools_disinfected: true,
+                    area_tidied: true,
+                    customer_confirmed: true,
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    }
+    platform
+        .customer()
+        .file_complaint(as_(
+            CUSTOMER_TOKEN,
+            pb::FileComplaintRequest {
+                command_id: id(8),
+                order_id: id(0xA1),
+                complaint_id: id(0xC1),
+                customer_id: id(0xC0),
+                worker_id: FAR.to_string(),
+                category: pb::ComplaintCategory::Conduct as i32,
+                text: "rude to grandmother".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next_of(&mut far, "ComplaintFiled").await.order_id, id(0xA1));
+    let open = platform
+        .follow_ups_until(|open| {
+            open.iter()
+                .any(|f| f.reason == pb::FollowUpReason::Complaint as i32)
+        })
+        .await;
+    let talk = open
+        .iter()
+        .find(|f| f.reason == pb::FollowUpReason::Complaint as i32)
+        .unwrap();
+    assert_eq!(talk.kind, pb::FollowUpKind::Talk as i32);
+    assert_eq!(talk.about.as_ref().unwrap().id, FAR.to_string());
+    assert_eq!(talk.order_id, id(0xA1));
     platform.stop().await;
 }

@@ -1,8 +1,10 @@
 //! Taking orders through `daojia.v1.WorkerApp` (`AcceptOffer`, `GrabOrder`) against the real
-//! server on 127.0.0.1:0 with a manual clock. Workers, their contracts, certificates, credit
-//! and the dispatcher's offers are appended through the domain before the server starts (there
-//! is no ops API for them yet); the server then loads each worker's credentials from those
-//! streams before deciding.
+//! server on 127.0.0.1:0 with a manual clock. Workers in every state (uncontracted,
+//! uncertified, in retraining) and orders already offered to them are appended through the
+//! domain before the server starts, with the dispatcher and the reactor off, so that each
+//! refusal is the domain's answer to exactly that state; the server then loads each worker's
+//! credentials from those streams before deciding. `lifecycle.rs` covers offers made by the
+//! dispatcher, and `admin_more.rs` onboarding through the Admin API.
 
 use clap::Parser;
 use daojia_domain::credit::{CreditEvent, SanctionCause};

@@ -567,6 +567,11 @@ async fn run<P, S, F>(
             cursor.last = Some((mark.position, mark.event_id));
             tracing::info!(projection = %inner.name, position = %mark.position, "resuming from checkpoint");
         }
+        Err(reason @ Unusable::Missing(_)) => tracing::info!(
+            projection = %inner.name,
+            %reason,
+            "no checkpoint yet, replaying $all from position 0"
+        ),
         Err(reason) => tracing::warn!(
             projection = %inner.name,
             %reason,

@@ -64,9 +64,10 @@ impl pb::meta_server::Meta for MetaService {
         let read_models = match self.reads.get() {
             Ok(projector) => {
                 let progress = projector.progress();
+                let behind = projector.lag().await.map_or(0, |lag| lag.behind);
                 Some(pb::ReadModelsStatus {
                     applied_position: progress.applied.0,
-                    behind: head.0.saturating_sub(progress.applied.0),
+                    behind,
                     caught_up: progress.caught_up,
                     checkpoint_position: progress.checkpoint.map(|p| p.0),
                     restored_from: progress.restored_from.map(|p| p.0),
