@@ -778,3 +778,138 @@ async fn a_big_order_is_offered_to_distinct_workers_and_a_complaint_opens_a_talk
     assert_eq!(talk.order_id, id(0xA1));
     platform.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_household_verifies_the_certificate_at_the_door_and_a_worker_appeals_a_deduction() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    let mut customer = platform.customer();
+    let verify = |worker: String, certificate: String| {
+        as_(
+            CUSTOMER_TOKEN,
+            pb::VerifyCertificateRequest {
+                worker_id: worker,
+                certificate_id: certificate,
+            },
+        )
+    };
+    // The seeded home-visit certificate has the worker's own id as its number.
+    let found = customer
+        .verify_certificate(verify(NEAR.to_string(), String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.worker_id, NEAR.to_string());
+    assert_eq!(found.kind, "home_visit");
+    assert_eq!(found.status, pb::CertificateStatus::Valid as i32);
+    // FAR's certificate shown by NEAR is refused; so are an unknown worker and a bad id.
+    let status = customer
+        .verify_certificate(verify(NEAR.to_string(), FAR.to_string()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    let status = customer
+        .verify_certificate(verify(id(0xEE), String::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    let status = customer
+        .verify_certificate(verify("nope".into(), String::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+
+    // A worker no-show costs NEAR credit; NEAR appeals and ops upholds the appeal.
+    platform.post(1, 0xA1).await;
+    next_of(&mut near, "OrderOffered").await;
+    platform
+        .worker()
+        .accept_offer(as_(
+            WORKER_TOKEN,
+            pb::AcceptOfferRequest {
+                command_id: id(2),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    platform.clock.set(Timestamp(NOW.0 + DAY_MS + HOUR_MS));
+    customer
+        .report_worker_no_show(as_(
+            CUSTOMER_TOKEN,
+            pb::ReportWorkerNoShowRequest {
+                command_id: id(3),
+                order_id: id(0xA1),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    let deducted = next_of(&mut near, "CreditAdjusted").await;
+    assert_eq!(deducted.credit_points, -10);
+    let warned = next_of(&mut near, "WarningIssued").await;
+    let credit = platform.credit(NEAR, warned.position).await;
+    let evidence = credit.history[0].evidence_event_id.clone();
+    let appeal = |command: u128, text: &str| {
+        as_(
+            WORKER_TOKEN,
+            pb::WorkerAppealRequest {
+                command_id: id(command),
+                worker_id: NEAR.to_string(),
+                appeal_id: id(0xAA),
+                evidence_event_id: evidence.clone(),
+                text: text.into(),
+            },
+        )
+    };
+    let status = platform
+        .worker()
+        .appeal_credit(appeal(4, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let filed = platform
+        .worker()
+        .appeal_credit(appeal(5, "the customer gave the wrong address"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!filed.replayed);
+    let again = platform
+        .worker()
+        .appeal_credit(appeal(5, "the customer gave the wrong address"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.commit_position, filed.commit_position);
+    let decided = platform
+        .admin()
+        .decide_appeal(as_(
+            OPS_TOKEN,
+            pb::DecideAppealRequest {
+                command_id: id(6),
+                subject: Some(pb::CreditSubject {
+                    kind: pb::CreditSubjectKind::Worker as i32,
+                    id: NEAR.to_string(),
+                }),
+                appeal_id: id(0xAA),
+                upheld: true,
+                note: "address mix-up confirmed by call".into(),
+                reason: "appeal review".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let credit = platform.credit(NEAR, decided.commit_position).await;
+    assert_eq!(credit.score, Some(100), "{credit:#?}");
+    assert_eq!(
+        credit.standing,
+        pb::CreditStanding::Good as i32,
+        "{credit:#?}"
+    );
+    platform.stop().await;
+}

@@ -1,11 +1,12 @@
 //! `daojia.v1.CustomerApp`: the customer app backend posts, cancels, reviews and complains
 //! about orders and reads them back. Role `customer-app` (or `admin`).
 
-use daojia_domain::{DomainError, OrderTerms};
+use daojia_domain::{DomainError, OrderTerms, Subject};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
 use crate::clock::Clock;
+use crate::door;
 use crate::interceptor::caller;
 use crate::min_position;
 use crate::order_commands::{self, Executed};
@@ -114,6 +115,37 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         request: Request<pb::ReportWorkerNoShowRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         self.command(request, "report no-shows").await
+    }
+
+    async fn verify_certificate(
+        &self,
+        request: Request<pb::VerifyCertificateRequest>,
+    ) -> Result<Response<pb::CertificateVerification>, Status> {
+        caller(&request)?.require(Role::CustomerApp, "verify certificates")?;
+        let store = self.store.get()?;
+        let found = door::verify(store, request.into_inner(), self.clock.now()).await?;
+        Ok(Response::new(found))
+    }
+
+    async fn appeal_credit(
+        &self,
+        request: Request<pb::CustomerAppealRequest>,
+    ) -> Result<Response<pb::AppealReply>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::CustomerApp, "appeal credit")?;
+        let r = request.into_inner();
+        let mut bad = Vec::new();
+        let subject = door::appellant("customer_id", &r.customer_id, &mut bad, Subject::Customer);
+        let input = door::AppealInput {
+            command_id: &r.command_id,
+            subject,
+            appeal_id: &r.appeal_id,
+            evidence_event_id: &r.evidence_event_id,
+            text: r.text.clone(),
+        };
+        let store = self.store.get()?;
+        let reply = door::appeal(store, &self.clock, &caller, input, bad).await?;
+        Ok(Response::new(reply))
     }
 
     async fn get_order(

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod customer_app;
 pub mod dispatcher;
+pub mod door;
 pub mod interceptor;
 pub mod meta;
 pub mod min_position;

@@ -146,6 +146,21 @@ pub async fn worker_credentials<S: EventStore>(
     worker: WorkerId,
     now: Timestamp,
 ) -> Result<WorkerCredentials, ApiError> {
+    let (profile, registry) = worker_profile_and_registry(store, worker).await?;
+    let subject = Subject::Worker(worker);
+    let mut credit = CreditState::new(subject);
+    for event in load_stream(store, &subject.stream_name()).await? {
+        credit = credit::evolve(credit, &decode::<CreditEvent>(&event)?);
+    }
+    Ok(worker::credentials(&profile, &credit, &registry, now)?)
+}
+
+/// `worker`'s profile and the certificate registry named at their registration; an
+/// unregistered worker is NOT_FOUND (`WORKER_NOT_REGISTERED`).
+pub async fn worker_profile_and_registry<S: EventStore>(
+    store: &S,
+    worker: WorkerId,
+) -> Result<(WorkerState, CertificateRegistry), ApiError> {
     let mut profile = WorkerState::default();
     for event in load_stream(store, &worker::profile_stream(worker)).await? {
         profile = worker::evolve(profile, &decode::<WorkerEvent>(&event)?);
@@ -153,16 +168,11 @@ pub async fn worker_credentials<S: EventStore>(
     let Some(registry_id) = profile.worker.as_ref().map(|w| w.registry) else {
         return Err(DomainError::WorkerNotRegistered.into());
     };
-    let subject = Subject::Worker(worker);
-    let mut credit = CreditState::new(subject);
-    for event in load_stream(store, &subject.stream_name()).await? {
-        credit = credit::evolve(credit, &decode::<CreditEvent>(&event)?);
-    }
     let mut registry = CertificateRegistry::default();
     for event in load_stream(store, &registry_id.stream_name()).await? {
         registry = certificates::evolve(registry, &decode::<CertificateEvent>(&event)?);
     }
-    Ok(worker::credentials(&profile, &credit, &registry, now)?)
+    Ok((profile, registry))
 }
 
 fn metadata(caller: &Caller, command: CommandId, schema_version: u32) -> Vec<u8> {

@@ -2,7 +2,6 @@
 //! `daojia_projections` types to `pb` types, in one place.
 
 use daojia_domain::catalog::Category;
-use daojia_domain::certificates::{CertificateKind, CertificateStatus};
 use daojia_domain::credit::{CreditEvent, SanctionCause, Standing, Subject, SubjectKind};
 use daojia_domain::followups::{FollowUpKind, FollowUpReason};
 use daojia_domain::order::{ComplaintCategory, Party, ReviewTag};
@@ -162,18 +161,10 @@ pub fn certificate(
 ) -> pb::WorkerCertificate {
     pb::WorkerCertificate {
         certificate_id: id.to_string(),
-        kind: match &c.kind {
-            CertificateKind::HomeVisit => "home_visit".to_owned(),
-            CertificateKind::Skill(skill) => skill.as_str().to_owned(),
-        },
+        kind: crate::door::certificate_kind(&c.kind),
         company_id: c.company.to_string(),
         valid_until: Some(timestamp(c.valid_until)),
-        status: match c.status(now) {
-            CertificateStatus::Valid => pb::CertificateStatus::Valid,
-            CertificateStatus::Suspended => pb::CertificateStatus::Suspended,
-            CertificateStatus::Expired => pb::CertificateStatus::Expired,
-            CertificateStatus::Revoked => pb::CertificateStatus::Revoked,
-        } as i32,
+        status: crate::door::certificate_status(c.status(now)) as i32,
     }
 }
 

@@ -6,7 +6,7 @@
 //! loaded once per request: a sanction recorded between loading and appending is not seen by
 //! that one decision.
 
-use daojia_domain::WorkerId;
+use daojia_domain::{Subject, WorkerId};
 use daojia_store::Position;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::Role;
 use crate::clock::Clock;
 use crate::customer_app::reply;
+use crate::door;
 use crate::interceptor::caller;
 use crate::notifications::{self, NotificationStream};
 use crate::order_commands;
@@ -126,6 +127,27 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         request: Request<pb::RaiseWorkerDisputeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         self.command(request, "raise disputes").await
+    }
+
+    async fn appeal_credit(
+        &self,
+        request: Request<pb::WorkerAppealRequest>,
+    ) -> Result<Response<pb::AppealReply>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::WorkerApp, "appeal credit")?;
+        let r = request.into_inner();
+        let mut bad = Vec::new();
+        let subject = door::appellant("worker_id", &r.worker_id, &mut bad, Subject::Worker);
+        let input = door::AppealInput {
+            command_id: &r.command_id,
+            subject,
+            appeal_id: &r.appeal_id,
+            evidence_event_id: &r.evidence_event_id,
+            text: r.text.clone(),
+        };
+        let store = self.store.get()?;
+        let reply = door::appeal(store, &self.clock, &caller, input, bad).await?;
+        Ok(Response::new(reply))
     }
 
     type WatchNotificationsStream = NotificationStream;
