@@ -39,7 +39,9 @@ use crate::interceptor::caller;
 use crate::order_commands::{MAX_ATTEMPTS, decode, event_id, fold_order, load_stream};
 use crate::order_requests::CommandId;
 use crate::pb;
+use crate::progress::Progress;
 use crate::read_models::ReadModelsSlot;
+use crate::settle;
 use crate::status::ApiError;
 use crate::store_slot::StoreSlot;
 
@@ -49,16 +51,18 @@ pub struct AdminService {
     store: StoreSlot,
     reads: ReadModelsSlot,
     clock: Clock,
+    progress: Progress,
 }
 
 impl AdminService {
     /// A service over `store`, deciding with `clock`; `reads` is the projector that
-    /// RebuildProjection rebuilds.
-    pub fn new(store: StoreSlot, reads: ReadModelsSlot, clock: Clock) -> Self {
+    /// RebuildProjection rebuilds, `progress` where WaitSettled watches the background tasks.
+    pub fn new(store: StoreSlot, reads: ReadModelsSlot, clock: Clock, progress: Progress) -> Self {
         AdminService {
             store,
             reads,
             clock,
+            progress,
         }
     }
 
@@ -193,6 +197,28 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::RepairCreditRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
         self.command(request, Role::Ops, "repair credit").await
+    }
+
+    async fn set_clock(
+        &self,
+        request: Request<pb::SetClockRequest>,
+    ) -> Result<Response<pb::ClockReply>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::Admin, "move the clock")?;
+        let reply = settle::set_clock(&self.clock, request.get_ref().now.as_ref())?;
+        tracing::info!(actor = %caller.actor, now = ?reply.now, "audit: clock moved");
+        Ok(Response::new(reply))
+    }
+
+    async fn wait_settled(
+        &self,
+        request: Request<pb::WaitSettledRequest>,
+    ) -> Result<Response<pb::SettledReply>, Status> {
+        caller(&request)?.require(Role::Ops, "wait for the server to settle")?;
+        let store = self.store.get()?;
+        let timeout_ms = request.get_ref().timeout_ms;
+        let reply = settle::wait_settled(store, &self.clock, &self.progress, timeout_ms).await?;
+        Ok(Response::new(reply))
     }
 
     async fn rebuild_projection(

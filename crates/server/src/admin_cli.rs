@@ -432,6 +432,18 @@ pub enum AdminSubcommand {
     },
     /// The server: version, head position, read-model and reactor progress, and your role.
     Status,
+    /// Move a simulated clock forward (`serve --simulated-clock`; an `admin` token).
+    SetClock {
+        /// The new reading (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        to: pb::Timestamp,
+    },
+    /// Wait until the reactor and the dispatcher have caught up with the log and the clock.
+    WaitSettled {
+        /// The longest to wait, in milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u32,
+    },
     /// A worker's credit: score, standing and history.
     Credit {
         /// The worker's id.
@@ -855,6 +867,32 @@ impl Client {
                 };
                 let r = queries.list_red_black(self.request(r)?).await?;
                 return Ok(red_black(r.into_inner()));
+            }
+            AdminSubcommand::SetClock { to } => {
+                let r = admin
+                    .set_clock(self.request(pb::SetClockRequest { now: Some(to) })?)
+                    .await?
+                    .into_inner();
+                let now = time(r.now.as_ref());
+                return Ok(Answer {
+                    columns: vec!["clock"],
+                    rows: vec![vec![now.clone()]],
+                    footer: Vec::new(),
+                    json: json!({ "now": now }),
+                });
+            }
+            AdminSubcommand::WaitSettled { timeout_ms } => {
+                let r = admin
+                    .wait_settled(self.request(pb::WaitSettledRequest { timeout_ms })?)
+                    .await?
+                    .into_inner();
+                let now = time(r.now.as_ref());
+                return Ok(Answer {
+                    columns: vec!["last position", "clock"],
+                    rows: vec![vec![r.last_position.to_string(), now.clone()]],
+                    footer: Vec::new(),
+                    json: json!({ "last_position": r.last_position, "now": now }),
+                });
             }
             AdminSubcommand::Status => {
                 let r = MetaClient::new(self.channel.clone())

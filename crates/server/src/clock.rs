@@ -3,16 +3,16 @@
 //! clock they set and advance.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use daojia_domain::Timestamp;
+use tokio::sync::watch;
 
-/// The server's clock: the system clock, or a manual one for tests.
+/// The server's clock: the system clock, or a manual one for tests and simulations.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    /// `None` for the system clock. A manual clock is an atomic so that tests can move it
-    /// while the server shares it, without a lock.
-    manual: Option<Arc<AtomicI64>>,
+    /// `None` for the system clock. A manual clock is a watch channel: tests and simulations
+    /// move it while the server shares it, and background tasks can wait for it to move.
+    manual: Option<Arc<watch::Sender<Timestamp>>>,
 }
 
 impl Clock {
@@ -24,21 +24,31 @@ impl Clock {
     /// A clock showing `now` until it is [`set`](Clock::set); clones share the reading.
     pub fn manual(now: Timestamp) -> Self {
         Clock {
-            manual: Some(Arc::new(AtomicI64::new(now.0))),
+            manual: Some(Arc::new(watch::Sender::new(now))),
         }
+    }
+
+    /// Whether this is a manual clock (moved only by [`set`](Clock::set)).
+    pub fn is_manual(&self) -> bool {
+        self.manual.is_some()
     }
 
     /// Moves a manual clock to `now`; ignored by the system clock.
     pub fn set(&self, now: Timestamp) {
         if let Some(manual) = &self.manual {
-            manual.store(now.0, Ordering::Relaxed);
+            manual.send_replace(now);
         }
+    }
+
+    /// A receiver that sees every move of a manual clock; `None` for the system clock.
+    pub fn changes(&self) -> Option<watch::Receiver<Timestamp>> {
+        self.manual.as_ref().map(|m| m.subscribe())
     }
 
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         match &self.manual {
-            Some(manual) => Timestamp(manual.load(Ordering::Relaxed)),
+            Some(manual) => *manual.borrow(),
             None => {
                 let since_epoch = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -60,5 +70,16 @@ mod tests {
         clock.set(Timestamp(2_000));
         assert_eq!(shared.now(), Timestamp(2_000));
         assert!(Clock::system().now() > Timestamp(1_600_000_000_000));
+    }
+
+    #[test]
+    fn a_manual_clock_reports_its_moves() {
+        let clock = Clock::manual(Timestamp(1_000));
+        let mut changes = clock.changes().unwrap();
+        assert!(!changes.has_changed().unwrap());
+        clock.set(Timestamp(5_000));
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(*changes.borrow_and_update(), Timestamp(5_000));
+        assert!(Clock::system().changes().is_none());
     }
 }

@@ -75,6 +75,21 @@ pub struct ServeArgs {
     /// to drive offers by hand).
     #[arg(long)]
     pub no_dispatch: bool,
+    /// Run on a simulated clock starting at this instant (RFC 3339, e.g.
+    /// 2027-01-15T06:00:00Z) that only `Admin.SetClock` moves, instead of the system clock:
+    /// for simulations (`daojia simulate --server`) and demos, never for production.
+    #[arg(long, value_name = "RFC3339", value_parser = simulated_start)]
+    pub simulated_clock: Option<daojia_domain::Timestamp>,
+}
+
+fn simulated_start(value: &str) -> Result<daojia_domain::Timestamp, String> {
+    let t: prost_types::Timestamp = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not an RFC 3339 time like 2027-01-15T06:00:00Z"))?;
+    t.seconds
+        .checked_mul(1_000)
+        .map(|ms| daojia_domain::Timestamp(ms + i64::from(t.nanos / 1_000_000)))
+        .ok_or_else(|| format!("{value:?} is out of range"))
 }
 
 /// The resolved configuration `run` takes.
@@ -222,7 +237,9 @@ impl ServeArgs {
             listen: self.listen,
             security,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
-            clock: Clock::system(),
+            clock: self
+                .simulated_clock
+                .map_or_else(Clock::system, Clock::manual),
             query_wait: Duration::from_millis(self.query_wait_ms),
             dispatch: (!self.no_dispatch).then(DispatchConfig::default),
             reactor: true,

@@ -26,7 +26,7 @@ use daojia_domain::order::{
     self, DispatchMode, GeoPoint, Order, OrderPhase, OrderState, ServiceWindow, SlotIndex,
 };
 use daojia_domain::worker::{PROFILE_CATEGORY, WorkerEvent};
-use daojia_domain::{DomainError, OrderCommand, OrderId, WorkerId};
+use daojia_domain::{DomainError, OrderCommand, OrderId, Timestamp, WorkerId};
 use daojia_projections::decode::{self, DomainRecord};
 use daojia_store::{
     AllOptions, EventStore, EventSubscription, RecordedEvent, Revision, SubscribeFrom,
@@ -37,8 +37,10 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{Actor, Caller, Role};
 use crate::clock::Clock;
+use crate::locations::LiveLocations;
 use crate::order_commands::{self, Executed};
 use crate::order_requests::{CommandId, OrderRequest};
+use crate::progress::DispatchProgress;
 use crate::status::ApiError;
 
 /// The actor recorded in the metadata of the dispatcher's events.
@@ -71,17 +73,45 @@ impl Default for DispatchConfig {
 pub struct Dispatcher {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    progress: watch::Receiver<DispatchProgress>,
 }
 
 impl Dispatcher {
-    /// Starts dispatching the orders of `store`'s log, deciding with `clock`.
-    pub fn spawn<S>(store: S, clock: Clock, config: DispatchConfig) -> Self
+    /// Starts dispatching the orders of `store`'s log, deciding with `clock` and searching
+    /// around the workers' live `locations` when they are fresh.
+    pub fn spawn<S>(
+        store: S,
+        clock: Clock,
+        config: DispatchConfig,
+        locations: LiveLocations,
+    ) -> Self
     where
         S: EventStore + Clone + Send + Sync + 'static,
     {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store, clock, config, stopped));
-        Dispatcher { stop, task }
+        let (progress_tx, progress) = watch::channel(DispatchProgress::default());
+        let task = tokio::spawn(run(
+            Context {
+                store,
+                clock,
+                config,
+                locations,
+                caller: dispatcher_caller(),
+            },
+            stopped,
+            progress_tx,
+        ));
+        Dispatcher {
+            stop,
+            task,
+            progress,
+        }
+    }
+
+    /// Where the dispatcher is: the last event it has fully handled (offers made for it
+    /// included) and the clock reading of its last complete pass.
+    pub fn progress(&self) -> watch::Receiver<DispatchProgress> {
+        self.progress.clone()
     }
 
     /// Stops the dispatcher after the command in progress and waits for it.
@@ -172,8 +202,14 @@ impl Board {
         })
     }
 
-    /// Candidates for `order`, best first.
-    fn candidates(&self, order: &Order, radius_m: f64) -> Vec<WorkerId> {
+    /// Candidates for `order`, best first: by distance from their live location when `live`
+    /// knows a fresh one, from their home otherwise.
+    fn candidates(
+        &self,
+        order: &Order,
+        radius_m: f64,
+        live: impl Fn(WorkerId) -> Option<GeoPoint>,
+    ) -> Vec<WorkerId> {
         let mut near: Vec<(f64, WorkerId)> = self
             .workers
             .iter()
@@ -183,7 +219,10 @@ impl Board {
                     .iter()
                     .all(|s| c.skills.contains(s))
             })
-            .map(|(w, c)| (c.home.distance_m(order.location), *w))
+            .map(|(w, c)| {
+                let at = live(*w).unwrap_or(c.home);
+                (at.distance_m(order.location), *w)
+            })
             .filter(|(d, _)| *d <= radius_m)
             .collect();
         near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -207,18 +246,42 @@ fn dispatcher_caller() -> Caller {
     }
 }
 
-async fn run<S>(store: S, clock: Clock, config: DispatchConfig, mut stopped: watch::Receiver<bool>)
-where
+/// What every pass needs.
+struct Context<S> {
+    store: S,
+    clock: Clock,
+    config: DispatchConfig,
+    locations: LiveLocations,
+    caller: Caller,
+}
+
+/// Resolves when a manual clock moves; never for the system clock.
+async fn clock_moved(changes: &mut Option<watch::Receiver<Timestamp>>) {
+    match changes {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn run<S>(
+    cx: Context<S>,
+    mut stopped: watch::Receiver<bool>,
+    progress: watch::Sender<DispatchProgress>,
+) where
     S: EventStore + Clone + Send + Sync + 'static,
 {
-    let caller = dispatcher_caller();
     let mut board = Board::default();
     let mut last: Option<daojia_store::Position> = None;
-    let mut tick = tokio::time::interval(config.tick);
+    let mut tick = tokio::time::interval(cx.config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut clock_changes = cx.clock.changes();
     'subscribe: loop {
         let from = last.map_or(SubscribeFrom::Start, SubscribeFrom::After);
-        let mut subscription = match store.subscribe_all(from, AllOptions::default()).await {
+        let mut subscription = match cx.store.subscribe_all(from, AllOptions::default()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "dispatcher cannot subscribe, retrying");
@@ -235,16 +298,18 @@ where
                 _ = stopped.changed() => break 'subscribe,
                 item = subscription.next() => match item {
                     Some(Ok(SubscriptionItem::Event(event))) => {
-                        last = Some(event.position);
                         board.apply(&event);
                         if caught_up {
-                            pass(&store, &clock, &caller, config, &mut board, false).await;
+                            pass(&cx, &mut board, false).await;
                         }
+                        // Published only once the event is fully handled, offers included.
+                        last = Some(event.position);
+                        progress.send_modify(|p| p.position = last);
                     }
                     Some(Ok(SubscriptionItem::CaughtUp)) => {
                         caught_up = true;
                         tracing::info!(open_orders = board.orders.len(), workers = board.workers.len(), "dispatcher caught up");
-                        pass(&store, &clock, &caller, config, &mut board, true).await;
+                        full_pass(&cx, &mut board, &progress).await;
                     }
                     Some(Ok(SubscriptionItem::Checkpoint(_))) => {}
                     Some(Err(e)) => {
@@ -253,8 +318,11 @@ where
                     }
                     None => break 'subscribe,
                 },
+                () = clock_moved(&mut clock_changes), if caught_up => {
+                    full_pass(&cx, &mut board, &progress).await;
+                }
                 _ = tick.tick(), if caught_up => {
-                    pass(&store, &clock, &caller, config, &mut board, true).await;
+                    full_pass(&cx, &mut board, &progress).await;
                 }
             }
         }
@@ -262,15 +330,19 @@ where
     tracing::info!("dispatcher stopped");
 }
 
-/// Looks at the changed orders (every open order if `all`).
-async fn pass<S: EventStore>(
-    store: &S,
-    clock: &Clock,
-    caller: &Caller,
-    config: DispatchConfig,
+/// A pass over every open order, recording the clock reading it started at.
+async fn full_pass<S: EventStore>(
+    cx: &Context<S>,
     board: &mut Board,
-    all: bool,
+    progress: &watch::Sender<DispatchProgress>,
 ) {
+    let started = cx.clock.now();
+    pass(cx, board, true).await;
+    progress.send_modify(|p| p.settled_at = Some(started));
+}
+
+/// Looks at the changed orders (every open order if `all`).
+async fn pass<S: EventStore>(cx: &Context<S>, board: &mut Board, all: bool) {
     let mut ids: Vec<OrderId> = if all {
         board.orders.keys().copied().collect()
     } else {
@@ -279,7 +351,7 @@ async fn pass<S: EventStore>(
     board.dirty.clear();
     ids.sort();
     for id in ids {
-        if let Err(e) = dispatch_order(store, clock, caller, config, board, id).await {
+        if let Err(e) = dispatch_order(cx, board, id).await {
             tracing::warn!(order = %id, error = %e, "dispatching failed; retrying on the next tick");
         }
     }
@@ -287,13 +359,17 @@ async fn pass<S: EventStore>(
 
 /// Expires lapsed offers of order `id` and offers its open slots.
 async fn dispatch_order<S: EventStore>(
-    store: &S,
-    clock: &Clock,
-    caller: &Caller,
-    config: DispatchConfig,
+    cx: &Context<S>,
     board: &mut Board,
     id: OrderId,
 ) -> Result<(), ApiError> {
+    let Context {
+        store,
+        clock,
+        config,
+        locations,
+        caller,
+    } = cx;
     let Some((order, _)) = board.orders.get(&id) else {
         return Ok(());
     };
@@ -356,7 +432,7 @@ async fn dispatch_order<S: EventStore>(
                 break;
             }
             let Some(worker) = board
-                .candidates(order, config.radius_m)
+                .candidates(order, config.radius_m, |w| locations.get(w, now))
                 .into_iter()
                 .find(|w| !refused.contains(w))
             else {

@@ -2,36 +2,32 @@
 //! reactor are, and the caller's role and actor. Ops tooling calls `ServerInfo` to check that
 //! a token works and which role it carries, and to watch lag.
 
-use std::sync::{Arc, OnceLock};
-
-use daojia_store::{EventStore, Position};
-use tokio::sync::watch;
+use daojia_store::EventStore;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
 use crate::interceptor::caller;
 use crate::pb;
+use crate::progress::Progress;
 use crate::read_models::ReadModelsSlot;
 use crate::store_slot::StoreSlot;
-
-/// The reactor's progress, once it runs: the position of the last event it handled.
-pub type ReactorProgress = Arc<OnceLock<watch::Receiver<Option<Position>>>>;
 
 /// The `daojia.v1.Meta` service.
 #[derive(Clone, Debug)]
 pub struct MetaService {
     store: StoreSlot,
     reads: ReadModelsSlot,
-    reactor: ReactorProgress,
+    progress: Progress,
 }
 
 impl MetaService {
-    /// A service answering from `store`, `reads` and `reactor` once they are there.
-    pub fn new(store: StoreSlot, reads: ReadModelsSlot, reactor: ReactorProgress) -> Self {
+    /// A service answering from `store`, `reads` and the background tasks' `progress` once
+    /// they are there.
+    pub fn new(store: StoreSlot, reads: ReadModelsSlot, progress: Progress) -> Self {
         MetaService {
             store,
             reads,
-            reactor,
+            progress,
         }
     }
 }
@@ -76,11 +72,7 @@ impl pb::meta_server::Meta for MetaService {
             }
             Err(_) => None,
         };
-        let reactor_position = self
-            .reactor
-            .get()
-            .and_then(|progress| *progress.borrow())
-            .map(|p| p.0);
+        let reactor_position = self.progress.reactor_position().map(|p| p.0);
         Ok(Response::new(pb::ServerInfoResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
             role: pb::Role::from(caller.role).into(),

@@ -35,8 +35,10 @@ use crate::config::{Security, ServerConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
 use crate::dispatcher::{DispatchConfig, Dispatcher};
 use crate::interceptor::{AuthLayer, AuthPolicy};
-use crate::meta::{MetaService, ReactorProgress};
+use crate::locations::LiveLocations;
+use crate::meta::MetaService;
 use crate::pb;
+use crate::progress::Progress;
 use crate::queries::QueriesService;
 use crate::reactor::Reactor;
 use crate::read_models::ReadModelsSlot;
@@ -97,7 +99,8 @@ pub async fn run(
         .build_v1alpha()?;
     let slot = StoreSlot::default();
     let reads = ReadModelsSlot::default();
-    let reactor_progress = ReactorProgress::default();
+    let progress = Progress::default();
+    let locations = LiveLocations::default();
     // Tells long-lived response streams (worker notifications) to end when draining starts:
     // graceful shutdown waits for every open stream.
     let (end_streams, streams_end) = watch::channel(false);
@@ -129,13 +132,18 @@ pub async fn run(
         .add_service(pb::meta_server::MetaServer::new(MetaService::new(
             slot.clone(),
             reads.clone(),
-            reactor_progress.clone(),
+            progress.clone(),
         )))
         .add_service(pb::customer_app_server::CustomerAppServer::new(
             CustomerAppService::new(slot.clone(), config.clock.clone(), OrderTerms::default()),
         ))
         .add_service(pb::worker_app_server::WorkerAppServer::new(
-            WorkerAppService::new(slot.clone(), config.clock.clone(), streams_end.clone()),
+            WorkerAppService::new(
+                slot.clone(),
+                config.clock.clone(),
+                streams_end.clone(),
+                locations.clone(),
+            ),
         ))
         .add_service(pb::queries_server::QueriesServer::new(QueriesService::new(
             reads.clone(),
@@ -146,6 +154,7 @@ pub async fn run(
             slot.clone(),
             reads.clone(),
             config.clock.clone(),
+            progress.clone(),
         )));
 
     // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
@@ -173,7 +182,8 @@ pub async fn run(
             slot: slot.clone(),
             reads: reads.clone(),
             background: background.clone(),
-            reactor_progress,
+            progress: progress.clone(),
+            locations,
             clock: config.clock.clone(),
             dispatch: config.dispatch,
             reactor: config.reactor,
@@ -268,7 +278,8 @@ struct Started {
     slot: StoreSlot,
     reads: ReadModelsSlot,
     background: Background,
-    reactor_progress: ReactorProgress,
+    progress: Progress,
+    locations: LiveLocations,
     clock: Clock,
     dispatch: Option<DispatchConfig>,
     reactor: bool,
@@ -288,7 +299,8 @@ async fn open_store(
         slot,
         reads,
         background,
-        reactor_progress,
+        progress,
+        locations,
         clock,
         dispatch,
         reactor,
@@ -315,15 +327,13 @@ async fn open_store(
             ));
             if reactor {
                 let reactor = Reactor::spawn(store.clone(), clock.clone());
-                let _ = reactor_progress.set(reactor.progress());
+                let _ = progress.reactor.set(reactor.progress());
                 background.push(BackgroundTask::Reactor(reactor));
             }
             if let Some(config) = dispatch {
-                background.push(BackgroundTask::Dispatcher(Dispatcher::spawn(
-                    store.clone(),
-                    clock,
-                    config,
-                )));
+                let dispatcher = Dispatcher::spawn(store.clone(), clock, config, locations);
+                let _ = progress.dispatcher.set(dispatcher.progress());
+                background.push(BackgroundTask::Dispatcher(dispatcher));
             }
             slot.set(store);
             set_health(&health, ServingStatus::Serving).await;

@@ -95,6 +95,18 @@ pub enum ApiError {
     /// stopped advancing.
     #[error(transparent)]
     ReadModel(#[from] ProjectionError),
+    /// The server is not in a state that allows the request (outside the domain's rules, e.g.
+    /// moving a clock that is not simulated).
+    #[error("{message}")]
+    Precondition {
+        /// The ErrorInfo reason code (`CLOCK_NOT_SIMULATED`).
+        reason: &'static str,
+        /// What is wrong, for people.
+        message: String,
+    },
+    /// A bounded wait ran out.
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -169,6 +181,10 @@ impl From<ApiError> for Status {
                 Status::with_error_details(Code::NotFound, message, details)
             }
             ApiError::ReadModel(e) => projection_status(e),
+            ApiError::Precondition { reason, message } => {
+                with_reason(Code::FailedPrecondition, message, reason, [])
+            }
+            ApiError::DeadlineExceeded(message) => Status::deadline_exceeded(message),
         }
     }
 }

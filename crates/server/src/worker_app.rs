@@ -6,7 +6,9 @@
 //! loaded once per request: a sanction recorded between loading and appending is not seen by
 //! that one decision.
 
-use daojia_domain::{Subject, WorkerId};
+use daojia_domain::order::GeoPoint;
+use daojia_domain::worker;
+use daojia_domain::{DomainError, Subject, WorkerId};
 use daojia_store::Position;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -16,9 +18,11 @@ use crate::clock::Clock;
 use crate::customer_app::reply;
 use crate::door;
 use crate::interceptor::caller;
+use crate::locations::LiveLocations;
 use crate::notifications::{self, NotificationStream};
 use crate::order_commands;
 use crate::order_requests::{OrderRequest, TakeInput};
+use crate::order_view::timestamp;
 use crate::pb;
 use crate::status::{ApiError, FieldViolation};
 use crate::store_slot::StoreSlot;
@@ -29,16 +33,24 @@ pub struct WorkerAppService {
     store: StoreSlot,
     clock: Clock,
     streams_end: watch::Receiver<bool>,
+    locations: LiveLocations,
 }
 
 impl WorkerAppService {
     /// A service over `store`, deciding with `clock`; notification streams end when
-    /// `streams_end` turns true (the server is draining).
-    pub fn new(store: StoreSlot, clock: Clock, streams_end: watch::Receiver<bool>) -> Self {
+    /// `streams_end` turns true (the server is draining); reported locations go to
+    /// `locations`.
+    pub fn new(
+        store: StoreSlot,
+        clock: Clock,
+        streams_end: watch::Receiver<bool>,
+        locations: LiveLocations,
+    ) -> Self {
         WorkerAppService {
             store,
             clock,
             streams_end,
+            locations,
         }
     }
 
@@ -148,6 +160,57 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         let store = self.store.get()?;
         let reply = door::appeal(store, &self.clock, &caller, input, bad).await?;
         Ok(Response::new(reply))
+    }
+
+    async fn update_location(
+        &self,
+        request: Request<pb::UpdateLocationRequest>,
+    ) -> Result<Response<pb::UpdateLocationReply>, Status> {
+        caller(&request)?.require(Role::WorkerApp, "report locations")?;
+        let r = request.into_inner();
+        let mut bad = Vec::new();
+        let worker: Option<WorkerId> = match r.worker_id.parse() {
+            Ok(w) => Some(w),
+            Err(_) if r.worker_id.is_empty() => {
+                bad.push(FieldViolation::new("worker_id", "is required"));
+                None
+            }
+            Err(_) => {
+                bad.push(FieldViolation::new(
+                    "worker_id",
+                    "must be a UUID other than the nil UUID",
+                ));
+                None
+            }
+        };
+        let location = match r.location {
+            None => {
+                bad.push(FieldViolation::new("location", "is required"));
+                None
+            }
+            Some(l) => match GeoPoint::new(l.lat, l.lon) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    bad.push(FieldViolation::new("location", e.to_string()));
+                    None
+                }
+            },
+        };
+        let (Some(worker), Some(location)) = (worker, location) else {
+            return Err(ApiError::InvalidArgument(bad).into());
+        };
+        // Only registered workers' locations are kept (one short stream read).
+        let store = self.store.get()?;
+        if order_commands::load_stream(store, &worker::profile_stream(worker))
+            .await?
+            .is_empty()
+        {
+            return Err(ApiError::from(DomainError::WorkerNotRegistered).into());
+        }
+        let until = self.locations.report(worker, location, self.clock.now());
+        Ok(Response::new(pb::UpdateLocationReply {
+            valid_until: Some(timestamp(until)),
+        }))
     }
 
     type WatchNotificationsStream = NotificationStream;
