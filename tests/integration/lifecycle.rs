@@ -11,10 +11,11 @@ use daojia_domain::{CompanyId, RegistryId, Timestamp, WorkerId};
 use daojia_server::pb;
 use daojia_server::pb::admin_client::AdminClient;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
+use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::{Cli, Clock, Command, ServeError};
-use daojia_store::EmbeddedStore;
+use daojia_store::{EmbeddedStore, EventStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -179,6 +180,17 @@ impl Platform {
 
     /// Posts a C01 order for `workers` workers for this time tomorrow at the customer's home.
     async fn post_for(&self, command: u128, order: u128, workers: u32) -> u64 {
+        self.post_with(command, order, workers, None).await
+    }
+
+    /// Posts a C01 order for `workers` workers, dispatched as `dispatch` says.
+    async fn post_with(
+        &self,
+        command: u128,
+        order: u128,
+        workers: u32,
+        dispatch: Option<pb::post_order_request::Dispatch>,
+    ) -> u64 {
         let tomorrow = self.clock.now().0 + DAY_MS;
         self.customer()
             .post_order(as_(
@@ -196,7 +208,7 @@ impl Platform {
                         lat: home().lat,
                         lon: home().lon,
                     }),
-                    dispatch: None,
+                    dispatch,
                 },
             ))
             .await
@@ -246,7 +258,7 @@ impl Platform {
                 OPS_TOKEN,
                 pb::ListOpenRequest {
                     min_position,
-                    page_size: 100,
+                    page_size: 500,
                     page_token: String::new(),
                 },
             ))
@@ -994,5 +1006,183 @@ async fn a_simulated_clock_moves_forward_only_and_wait_settled_sees_the_offer_ma
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_favourite_goes_first_and_an_unavailable_one_is_passed_over() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    let mut far = platform.watch(FAR).await;
+    let preferred = |worker: String| {
+        Some(pb::post_order_request::Dispatch::Preferred(
+            pb::PreferredDispatch { worker_id: worker },
+        ))
+    };
+    // FAR is the favourite: offered first although NEAR lives at the door.
+    platform
+        .post_with(1, 0xA1, 1, preferred(FAR.to_string()))
+        .await;
+    assert_eq!(next_of(&mut far, "OrderOffered").await.order_id, id(0xA1));
+    // A favourite nobody registered is passed over and the nearest worker is offered instead
+    // (FAR is busy with the first order's pending offer at that time).
+    platform.post_with(2, 0xA2, 1, preferred(id(0xEE))).await;
+    let offer = next_of(&mut near, "OrderOffered").await;
+    assert_eq!(offer.order_id, id(0xA2));
+    let order = platform.order(0xA2, offer.position).await;
+    assert_eq!(order.slots[0].offered_to, [NEAR.to_string()]);
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reactor_checkpoints_keeps_one_checkpoint_and_resumes_without_repeating() {
+    // 150 certified workers: 450 events, each certificate calling for a new-worker visit.
+    let dir = tempdir();
+    {
+        let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
+        let mut seeder = Seeder::new(
+            store,
+            CompanyId::from_u128(0xCC),
+            RegistryId::from_u128(0x4E6),
+            Timestamp(NOW.0 - 30 * DAY_MS),
+        );
+        for n in 0..150u128 {
+            // Valid identity numbers: 17 digits and the ISO 7064 check character.
+            let body = format!("11010519800101{:03}", n);
+            let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+            let sum: u32 = body
+                .chars()
+                .zip(weights)
+                .map(|(c, w)| c.to_digit(10).unwrap() * w)
+                .sum();
+            let check =
+                ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+            seeder
+                .worker(NewWorker {
+                    id: WorkerId::from_u128(0x1000 + n),
+                    identity: &format!("{body}{check}"),
+                    home: home(),
+                    contract: true,
+                    certified: true,
+                })
+                .await;
+        }
+    }
+    let settle = |platform: &Platform| {
+        let mut admin = platform.admin();
+        async move {
+            admin
+                .wait_settled(as_(
+                    OPS_TOKEN,
+                    pb::WaitSettledRequest { timeout_ms: 60_000 },
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let clock = Clock::manual(NOW);
+    let platform = Platform::start_in(dir, clock.clone()).await;
+    let settled = settle(&platform).await;
+    let (open, _) = platform.follow_ups_at(settled.last_position).await;
+    assert_eq!(open.len(), 150);
+    let dir = platform.stop().await;
+
+    // One checkpoint is visible, and it covers a good part of the log.
+    {
+        let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
+        let checkpoints = store
+            .read_stream(
+                daojia_server::reactor::CHECKPOINT_STREAM,
+                daojia_store::Direction::Forwards,
+                daojia_store::StreamStart::Edge,
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(checkpoints.len(), 1);
+        let value: serde_json::Value = serde_json::from_slice(checkpoints[0].data_slice()).unwrap();
+        assert!(value["reacted_through"].as_u64().unwrap() > 0);
+    }
+
+    // After a restart the reactor resumes after it and opens no follow-up twice.
+    let platform = Platform::start_in(dir, clock).await;
+    let settled = settle(&platform).await;
+    let (open, _) = platform.follow_ups_at(settled.last_position).await;
+    assert_eq!(open.len(), 150);
+    let status = MetaClient::new(platform.channel.clone())
+        .server_info(as_(OPS_TOKEN, pb::ServerInfoRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.reactor_position, Some(settled.last_position));
+    platform.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_opened_after_accepting_still_reports_the_orders_cancellation() {
+    let platform = Platform::start().await;
+    let mut near = platform.watch(NEAR).await;
+    platform.post(1, 0xA1).await;
+    next_of(&mut near, "OrderOffered").await;
+    platform
+        .worker()
+        .accept_offer(as_(
+            WORKER_TOKEN,
+            pb::AcceptOfferRequest {
+                command_id: id(2),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    let accepted = next_of(&mut near, "OrderAccepted").await;
+    drop(near);
+    // A new stream from now on, and a resumed one: both learn that NEAR holds the order.
+    let mut fresh = platform.watch(NEAR).await;
+    let mut resumed = platform
+        .worker()
+        .watch_notifications(as_(
+            WORKER_TOKEN,
+            pb::WatchNotificationsRequest {
+                worker_id: NEAR.to_string(),
+                after_position: Some(accepted.position),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    platform
+        .customer()
+        .cancel_order(as_(
+            CUSTOMER_TOKEN,
+            pb::CancelOrderRequest {
+                command_id: id(3),
+                order_id: id(0xA1),
+                customer_id: id(0xC0),
+                reason: "plans changed".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    for stream in [&mut fresh, &mut resumed] {
+        let n = next_of(stream, "OrderCancelled").await;
+        assert_eq!(n.order_id, id(0xA1));
+    }
+    // An unregistered worker has no stream.
+    let status = platform
+        .worker()
+        .watch_notifications(as_(
+            WORKER_TOKEN,
+            pb::WatchNotificationsRequest {
+                worker_id: id(0xEE),
+                after_position: None,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
     platform.stop().await;
 }

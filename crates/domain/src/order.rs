@@ -385,6 +385,13 @@ pub enum OrderCommand {
         /// New number of workers.
         workers: u32,
     },
+    /// The dispatcher passes over the favourite worker of a preferred order who cannot be
+    /// offered it (busy, ineligible, out of reach), so that others may be; a no-op for other
+    /// orders and once the favourite has been offered or passed over.
+    SkipPreferred {
+        /// Why, for the record.
+        reason: String,
+    },
     /// Raise a dispute (纠纷).
     RaiseDispute {
         /// Fresh id.
@@ -603,6 +610,16 @@ pub enum OrderEvent {
         removed: Vec<SlotIndex>,
         /// Slots added.
         added: Vec<SlotIndex>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The favourite worker of a preferred order was passed over; other workers may be offered
+    /// it.
+    PreferredWorkerSkipped {
+        /// The favourite.
+        worker: WorkerId,
+        /// Why.
+        reason: String,
         /// When.
         at: Timestamp,
     },
@@ -914,6 +931,7 @@ pub fn decide(
         OrderCommand::Cancel { by, reason } => cancel(order, by, reason, now),
         OrderCommand::ReportNoShow(no_show) => report_no_show(order, no_show, now),
         OrderCommand::Replan { customer, workers } => replan(order, customer, workers, now),
+        OrderCommand::SkipPreferred { reason } => skip_preferred(order, reason, now),
         OrderCommand::RaiseDispute {
             dispute_id,
             by,
@@ -1006,6 +1024,25 @@ fn pending_offer(
             worker,
             slot: slot.0,
         })
+}
+
+fn skip_preferred(
+    order: &Order,
+    reason: String,
+    now: Timestamp,
+) -> Result<Vec<OrderEvent>, DomainError> {
+    order.require_phase(&[OrderPhase::Open, OrderPhase::InService])?;
+    check_text("reason", &reason, true)?;
+    match order.dispatch {
+        DispatchMode::Preferred { worker } if !order.preferred_offered => {
+            Ok(vec![OrderEvent::PreferredWorkerSkipped {
+                worker,
+                reason,
+                at: now,
+            }])
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 fn offer(
@@ -1620,6 +1657,12 @@ pub fn evolve(mut state: OrderState, event: &OrderEvent) -> OrderState {
 fn apply(order: &mut Order, event: &OrderEvent) {
     match event {
         OrderEvent::OrderPosted { .. } => {}
+        OrderEvent::PreferredWorkerSkipped { worker, .. } => {
+            order.preferred_offered = true;
+            if !order.passed_over.contains(worker) {
+                order.passed_over.push(*worker);
+            }
+        }
         OrderEvent::OrderOffered {
             slot,
             worker,
@@ -1780,6 +1823,7 @@ impl OrderEvent {
             Self::WorkerNoShowRecorded { .. } => "WorkerNoShowRecorded",
             Self::CustomerNoShowRecorded { .. } => "CustomerNoShowRecorded",
             Self::OrderReplanned { .. } => "OrderReplanned",
+            Self::PreferredWorkerSkipped { .. } => "PreferredWorkerSkipped",
             Self::DisputeRaised { .. } => "DisputeRaised",
             Self::DisputeResolved { .. } => "DisputeResolved",
             Self::ComplaintFiled { .. } => "ComplaintFiled",

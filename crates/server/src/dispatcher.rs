@@ -1,22 +1,28 @@
 //! The minimal dispatcher: it makes offers so that the order lifecycle works end to end
 //! (the live-dispatch work replaces it with the matching engine).
 //!
-//! It follows `$all` and keeps, in memory, the open orders (folded with the domain's
-//! `order::evolve`) and the registered workers' home and declared skills. Whenever an open order
-//! changes, and on every tick (offers lapse and grab pools close with time, workers become
-//! eligible again when their retraining is recorded), it goes over the orders that need work:
+//! It follows `$all` and keeps, in memory, the open and in-service orders (folded with the
+//! domain's `order::evolve`) and the registered workers' home and declared skills. Whenever an
+//! order changes, whenever a manual clock moves, and on every tick (offers lapse and grab pools
+//! close with time), it goes over the orders that need work:
 //! - a pending offer past its expiry is recorded as lapsed (`ExpireOffer`);
-//! - an open slot without enough pending offers (one; several for emergency calls) is offered
-//!   to the nearest registered worker within [`DispatchConfig::radius_m`] who declared every
-//!   skill the order requires, was not passed over on this order, and holds no booking or
-//!   pending offer overlapping the order's window. The favourite worker of a preferred order
-//!   goes first. Grab-pool orders are left to the pool until its deadline.
+//! - until the order's window starts, an open slot without enough pending offers (one; several
+//!   for emergency calls) is offered to the nearest registered worker within
+//!   [`DispatchConfig::radius_m`] of their live location (or home) who declared every skill the
+//!   order requires, was not passed over on this order, and holds no booking or pending offer
+//!   overlapping the order's window. Grab-pool orders are left to the pool until its deadline;
+//! - a preferred order's favourite goes first; a favourite who is unregistered, booked at that
+//!   time or refused is passed over (`SkipPreferred`) so that others may be offered it;
+//! - an order whose window has ended with nobody on it leaves the board.
 //!
 //! Offers go through the ordinary order command path (`order_commands::execute`) with the
 //! worker's credentials loaded from the store, so the domain has the last word: a worker in
-//! retraining, suspended, black-listed, without a valid certificate or contract is refused
-//! there and the next candidate is tried. Command ids are derived from the order, slot and
-//! worker, so an offer made just before a crash is found, not repeated, after a restart.
+//! retraining, suspended, black-listed, without a valid certificate or contract is refused and
+//! the next candidate is tried. Refused workers are remembered and left out until their credit,
+//! profile or certificates change, or for [`INELIGIBLE_FOR`], so a crowd of ineligible
+//! neighbours cannot keep an order from eligible workers further away. Command ids are derived
+//! from the order, slot and worker, so an offer made just before a crash is found, not repeated,
+//! after a restart.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -26,7 +32,7 @@ use daojia_domain::order::{
     self, DispatchMode, GeoPoint, Order, OrderPhase, OrderState, ServiceWindow, SlotIndex,
 };
 use daojia_domain::worker::{PROFILE_CATEGORY, WorkerEvent};
-use daojia_domain::{DomainError, OrderCommand, OrderId, Timestamp, WorkerId};
+use daojia_domain::{DomainError, Minutes, OrderCommand, OrderId, RegistryId, Timestamp, WorkerId};
 use daojia_projections::decode::{self, DomainRecord};
 use daojia_store::{
     AllOptions, EventStore, EventSubscription, RecordedEvent, Revision, SubscribeFrom,
@@ -138,16 +144,37 @@ struct Board {
     orders: HashMap<OrderId, (Order, Revision)>,
     /// Orders changed since the last pass.
     dirty: HashSet<OrderId>,
+    /// Workers the domain refused as ineligible (or without credentials), not tried again
+    /// until something about them changes (their credit, profile or certificates) or
+    /// [`INELIGIBLE_FOR`] passes (validity dates come and go with time).
+    ineligible: HashSet<WorkerId>,
+    /// When `ineligible` was last cleared wholesale.
+    ineligible_since: Option<Timestamp>,
 }
+
+/// How long a worker refused as ineligible is left out before being tried again anyway.
+const INELIGIBLE_FOR: Minutes = Minutes(5);
 
 impl Board {
     /// Folds `event` in.
     fn apply(&mut self, event: &RecordedEvent) {
         let stream = event.stream();
-        if stream
-            .split_once('-')
-            .is_some_and(|(c, _)| c == PROFILE_CATEGORY)
-        {
+        let category = stream.split_once('-').map(|(c, _)| c);
+        match category {
+            // A worker's credit or profile changed: they may have become eligible.
+            Some(WorkerId::CATEGORY) | Some(PROFILE_CATEGORY) => {
+                if let Some(id) = stream
+                    .split_once('-')
+                    .and_then(|(_, id)| id.parse::<WorkerId>().ok())
+                {
+                    self.ineligible.remove(&id);
+                }
+            }
+            // Certificates were issued, renewed or restored: anyone may have become eligible.
+            Some(RegistryId::CATEGORY) => self.ineligible.clear(),
+            _ => {}
+        }
+        if category == Some(PROFILE_CATEGORY) {
             if let Ok(WorkerEvent::WorkerRegistered {
                 worker,
                 skills,
@@ -179,7 +206,11 @@ impl Board {
     }
 
     /// Keeps `state` at `revision` if the order still needs the dispatcher (or blocks workers).
+    /// An older revision (a replayed command's result) changes nothing.
     fn keep(&mut self, id: OrderId, state: OrderState, revision: Revision) {
+        if self.orders.get(&id).is_some_and(|(_, r)| *r >= revision) {
+            return;
+        }
         if let Some(order) = state.order
             && matches!(order.phase, OrderPhase::Open | OrderPhase::InService)
         {
@@ -337,6 +368,13 @@ async fn full_pass<S: EventStore>(
     progress: &watch::Sender<DispatchProgress>,
 ) {
     let started = cx.clock.now();
+    match board.ineligible_since {
+        Some(since) if started < since.plus(INELIGIBLE_FOR) => {}
+        _ => {
+            board.ineligible.clear();
+            board.ineligible_since = Some(started);
+        }
+    }
     pass(cx, board, true).await;
     progress.send_modify(|p| p.settled_at = Some(started));
 }
@@ -357,7 +395,8 @@ async fn pass<S: EventStore>(cx: &Context<S>, board: &mut Board, all: bool) {
     }
 }
 
-/// Expires lapsed offers of order `id` and offers its open slots.
+/// Expires lapsed offers of order `id` and offers its open slots, unless its window has
+/// started. An order whose window has ended with nobody on it is dropped from the board.
 async fn dispatch_order<S: EventStore>(
     cx: &Context<S>,
     board: &mut Board,
@@ -370,13 +409,14 @@ async fn dispatch_order<S: EventStore>(
         locations,
         caller,
     } = cx;
+    let now = clock.now();
     let Some((order, _)) = board.orders.get(&id) else {
         return Ok(());
     };
-    if order.phase != OrderPhase::Open {
+    if now >= order.window.end && order.workers().is_empty() {
+        board.orders.remove(&id);
         return Ok(());
     }
-    let now = clock.now();
     let lapsed: Vec<(SlotIndex, WorkerId)> = order
         .slots
         .iter()
@@ -401,9 +441,20 @@ async fn dispatch_order<S: EventStore>(
     let Some((order, _)) = board.orders.get(&id) else {
         return Ok(());
     };
-    if matches!(order.dispatch, DispatchMode::GrabPool { deadline } if now < deadline) {
+    if now >= order.window.start
+        || matches!(order.dispatch, DispatchMode::GrabPool { deadline } if now < deadline)
+    {
         return Ok(());
     }
+    if let DispatchMode::Preferred { worker: favourite } = order.dispatch
+        && !order.preferred_offered
+        && let Some(reason) = favourite_unavailable(board, order, favourite)
+    {
+        skip_favourite(cx, board, id, reason).await?;
+    }
+    let Some((order, _)) = board.orders.get(&id) else {
+        return Ok(());
+    };
     let parallel = match order.dispatch {
         DispatchMode::Emergency => {
             usize::try_from(order.terms.emergency_parallel_offers).unwrap_or(1)
@@ -416,7 +467,6 @@ async fn dispatch_order<S: EventStore>(
         .filter(|(_, s)| s.assignment.is_none() && s.offers.len() < parallel)
         .map(|(i, _)| *i)
         .collect();
-    let mut refused: HashSet<WorkerId> = HashSet::new();
     for slot in open {
         let mut tries = 0;
         loop {
@@ -428,23 +478,29 @@ async fn dispatch_order<S: EventStore>(
                 .iter()
                 .find(|(i, _)| *i == slot)
                 .map_or(parallel, |(_, s)| s.offers.len());
-            if order.phase != OrderPhase::Open || pending >= parallel || tries >= config.max_tries {
+            if pending >= parallel || tries >= config.max_tries {
                 break;
             }
             let Some(worker) = board
                 .candidates(order, config.radius_m, |w| locations.get(w, now))
                 .into_iter()
-                .find(|w| !refused.contains(w))
+                .find(|w| !board.ineligible.contains(w))
             else {
                 break;
             };
+            let favourite_first = matches!(order.dispatch, DispatchMode::Preferred { worker: f } if f == worker)
+                && !order.preferred_offered;
             tries += 1;
             let credentials = match order_commands::worker_credentials(store, worker, now).await {
                 Ok(c) => c,
                 Err(e @ (ApiError::Store(_) | ApiError::StoreOpening)) => return Err(e),
                 Err(e) => {
-                    tracing::debug!(%worker, error = %e, "no credentials; skipping the worker");
-                    refused.insert(worker);
+                    tracing::debug!(%worker, error = %e, "no credentials; leaving the worker out");
+                    board.ineligible.insert(worker);
+                    if favourite_first {
+                        skip_favourite(cx, board, id, format!("favourite has no credentials: {e}"))
+                            .await?;
+                    }
                     continue;
                 }
             };
@@ -460,7 +516,18 @@ async fn dispatch_order<S: EventStore>(
                 }
                 Err(ApiError::Domain(refusal)) if skips_worker(&refusal) => {
                     tracing::debug!(order = %id, %worker, %refusal, "candidate refused");
-                    refused.insert(worker);
+                    if matches!(refusal, DomainError::WorkerNotEligible { .. }) {
+                        board.ineligible.insert(worker);
+                    }
+                    if favourite_first {
+                        skip_favourite(cx, board, id, format!("favourite refused: {refusal}"))
+                            .await?;
+                    }
+                    if !matches!(refusal, DomainError::WorkerNotEligible { .. }) {
+                        // Passed over or already on the order: not a candidate for this one;
+                        // the board's next fold of the order leaves them out.
+                        break;
+                    }
                 }
                 Err(ApiError::Domain(refusal)) => {
                     tracing::debug!(order = %id, slot = slot.0, %refusal, "slot not offered");
@@ -471,6 +538,50 @@ async fn dispatch_order<S: EventStore>(
         }
     }
     Ok(())
+}
+
+/// Why the favourite of a preferred order cannot be offered it, if they cannot.
+fn favourite_unavailable(board: &Board, order: &Order, favourite: WorkerId) -> Option<String> {
+    if !board.workers.contains_key(&favourite) {
+        return Some("favourite is not a registered worker".into());
+    }
+    if board.ineligible.contains(&favourite) {
+        return Some("favourite is not eligible".into());
+    }
+    if board.busy(favourite, order.window) {
+        return Some("favourite is booked at that time".into());
+    }
+    None
+}
+
+/// Records that the favourite of order `id` is passed over.
+async fn skip_favourite<S: EventStore>(
+    cx: &Context<S>,
+    board: &mut Board,
+    id: OrderId,
+    reason: String,
+) -> Result<(), ApiError> {
+    let command = OrderCommand::SkipPreferred { reason };
+    match run_command(
+        &cx.store,
+        &cx.clock,
+        &cx.caller,
+        id,
+        "skip-preferred",
+        command,
+    )
+    .await
+    {
+        Ok(done) => {
+            board.keep(id, done.state, done.revision);
+            Ok(())
+        }
+        Err(ApiError::Domain(refusal)) => {
+            tracing::debug!(order = %id, %refusal, "favourite not skipped");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Refusals about the worker (try the next one), as opposed to the order or slot.

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use daojia_domain::credit::CreditEvent;
-use daojia_domain::order::{OrderEvent, Party};
+use daojia_domain::order::{OrderEvent, SlotIndex};
 use daojia_domain::{OrderId, WorkerId};
 use daojia_projections::decode::{self, DomainRecord};
 use daojia_store::{
@@ -37,12 +37,24 @@ const BUFFER: usize = 64;
 /// The stream handed to tonic.
 pub type NotificationStream = ReceiverStream<Result<pb::WorkerNotification, Status>>;
 
+/// What a stream knows about its worker when it starts: the orders they hold a slot on or have
+/// a pending offer on (taken from the read models as of the stream's starting position), so
+/// that a reconnected stream still reports what happens to those orders.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// Orders the worker holds a slot on or has been offered.
+    pub involved: HashSet<OrderId>,
+    /// Slots with an offer to the worker still pending.
+    pub pending: HashSet<(OrderId, SlotIndex)>,
+}
+
 /// Starts streaming `worker`'s notifications after `after` (from now on when `None`), until the
 /// client goes away, the store closes or `end` turns true.
 pub async fn watch<S>(
     store: &S,
     worker: WorkerId,
     after: Option<Position>,
+    known: Known,
     mut end: watch::Receiver<bool>,
 ) -> Result<NotificationStream, ApiError>
 where
@@ -68,10 +80,7 @@ where
         .await?;
     let (tx, rx) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
-        let mut watcher = Watcher {
-            worker,
-            involved: HashSet::new(),
-        };
+        let mut watcher = Watcher { worker, known };
         loop {
             let item = tokio::select! {
                 () = tx.closed() => break,
@@ -88,7 +97,12 @@ where
                 None => break,
             };
             let failed = notification.is_err();
-            if tx.send(notification).await.is_err() || failed {
+            // A client that stops reading must not hold the server's shutdown up.
+            let sent = tokio::select! {
+                sent = tx.send(notification) => sent.is_ok(),
+                _ = end.wait_for(|end| *end) => false,
+            };
+            if !sent || failed {
                 break;
             }
         }
@@ -100,8 +114,7 @@ where
 /// What one stream remembers about its worker.
 struct Watcher {
     worker: WorkerId,
-    /// Orders the worker was seen offered or holding.
-    involved: HashSet<OrderId>,
+    known: Known,
 }
 
 impl Watcher {
@@ -115,7 +128,9 @@ impl Watcher {
         match decode::decode(event).ok()? {
             DomainRecord::Order(order, e) => {
                 n.order_id = order.to_string();
-                let involved = self.involved.contains(&order);
+                // Kept for the stream's life (disputes may follow a review): a connection sees
+                // a worker's orders of days, not of years.
+                let involved = self.known.involved.contains(&order);
                 n.summary = match e {
                     OrderEvent::OrderOffered {
                         slot,
@@ -123,25 +138,31 @@ impl Watcher {
                         expires_at,
                         ..
                     } if worker == me => {
-                        self.involved.insert(order);
+                        self.known.involved.insert(order);
+                        self.known.pending.insert((order, slot));
                         n.slot = slot.0;
                         n.offer_expires_at = Some(timestamp(expires_at));
                         format!("new offer for slot {}: accept before it lapses", slot.0)
                     }
                     OrderEvent::OfferExpired { slot, worker, .. } if worker == me => {
+                        self.known.pending.remove(&(order, slot));
                         n.slot = slot.0;
                         format!("your offer for slot {} lapsed", slot.0)
                     }
                     OrderEvent::OfferDeclined { slot, worker, .. } if worker == me => {
+                        self.known.pending.remove(&(order, slot));
                         n.slot = slot.0;
                         format!("you declined slot {}", slot.0)
                     }
                     OrderEvent::OrderAccepted { slot, worker, .. } if worker == me => {
-                        self.involved.insert(order);
+                        self.known.involved.insert(order);
+                        self.known.pending.remove(&(order, slot));
                         n.slot = slot.0;
                         format!("slot {} is yours", slot.0)
                     }
-                    OrderEvent::OrderAccepted { slot, .. } if involved => {
+                    OrderEvent::OrderAccepted { slot, .. }
+                        if self.known.pending.remove(&(order, slot)) =>
+                    {
                         n.slot = slot.0;
                         format!("slot {} was taken by another worker", slot.0)
                     }
@@ -149,10 +170,9 @@ impl Watcher {
                         n.slot = slot.0;
                         format!("you withdrew from slot {}", slot.0)
                     }
-                    OrderEvent::OrderCancelled { by, .. } if involved => match by {
-                        Party::Worker(w) if w == me => "you withdrew from the order".to_owned(),
-                        _ => "the order was cancelled".to_owned(),
-                    },
+                    OrderEvent::OrderCancelled { .. } if involved => {
+                        "the order was cancelled".to_owned()
+                    }
                     OrderEvent::OrderReviewed { stars, workers, .. } if workers.contains(&me) => {
                         format!("the customer reviewed your service: {} stars", stars.get())
                     }

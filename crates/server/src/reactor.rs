@@ -15,15 +15,21 @@
 //! second time; this is what makes the reactor safe to restart anywhere.
 //!
 //! Progress is checkpointed in the stream [`CHECKPOINT_STREAM`] (an event carrying the `$all`
-//! position below which every event has been reacted to), every [`CHECKPOINT_EVERY`] reactions
-//! and when the log goes quiet. After a restart the reactor resumes after its last checkpoint;
-//! the events between that checkpoint and the crash are reacted to again, harmlessly.
+//! position of the last event reacted to) every [`CHECKPOINT_EVERY`] events read, its own
+//! checkpoints included, so a quiet log gets no checkpoint traffic; the stream's metadata keeps
+//! only the last checkpoint visible (`$maxCount` 1). After a restart the reactor resumes after
+//! its last checkpoint; the events since then (fewer than [`CHECKPOINT_EVERY`]) are reacted to
+//! again, harmlessly.
 //!
 //! A reaction that fails for a reason that may pass (the store unavailable, repeated
 //! concurrent changes) is retried with a growing pause, and the reactor does not move past the
-//! event until it succeeds: a reaction is never skipped. A reaction the domain refuses (the
-//! rule is already applied, the task already open, a rule no longer in the rule set) is final
-//! and logged.
+//! event until it succeeds. A reaction the domain refuses (the rule is already applied, the
+//! task already open, a rule no longer in the rule set) is final and logged; so is a failure
+//! that would repeat forever (a deleted stream, an unreadable rules event), logged as an error
+//! naming the event, so that one bad event cannot block every later reaction.
+//!
+//! After a restart the events since the last checkpoint are assessed again under the rule set
+//! current at that time; a rule published in between may thus apply to their evidence.
 
 use std::time::Duration;
 
@@ -133,6 +139,8 @@ async fn run<S>(
         }
     };
     let _ = reacted.send(done);
+    // Without a checkpoint yet, the first one is preceded by the stream's metadata.
+    let mut limited = done.is_some();
     tracing::info!(after = ?done.map(|p| p.0), "reactor starting");
     'subscribe: loop {
         let from = done.map_or(SubscribeFrom::Start, SubscribeFrom::After);
@@ -171,6 +179,13 @@ async fn run<S>(
             loop {
                 match react(&store, &clock, &caller, &event).await {
                     Ok(()) => break,
+                    Err(e) if !may_pass(&e) => {
+                        tracing::error!(
+                            error = %e, position = event.position.0, event_type = event.event_type(),
+                            "reaction failed for good; moving on (ops should look at this event)"
+                        );
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(
                             error = %e, position = event.position.0, event_type = event.event_type(),
@@ -187,6 +202,10 @@ async fn run<S>(
             let _ = reacted.send(done);
             since_checkpoint += 1;
             if since_checkpoint >= CHECKPOINT_EVERY {
+                if !limited {
+                    limit_checkpoints(&store).await;
+                    limited = true;
+                }
                 save_checkpoint(&store, event.position).await;
                 since_checkpoint = 0;
             }
@@ -230,6 +249,27 @@ async fn load_checkpoint<S: EventStore>(store: &S) -> Result<Option<Position>, S
         .and_then(serde_json::Value::as_u64)
         .map(|p| Some(Position(p)))
         .ok_or_else(|| StoreError::Internal("reactor checkpoint has no position".into()))
+}
+
+/// Keeps only the last checkpoint visible (`$maxCount` 1 in the stream's metadata), written
+/// once, before the first checkpoint.
+async fn limit_checkpoints<S: EventStore>(store: &S) {
+    let id = CommandId::derived(0, b"reactor-checkpoint-metadata");
+    let event = ProposedEvent::json(
+        daojia_store::EventId::from_u128(id.as_u128()),
+        "$metadata",
+        serde_json::json!({ "$maxCount": 1 })
+            .to_string()
+            .into_bytes(),
+    );
+    let stream = format!("$${CHECKPOINT_STREAM}");
+    match store
+        .append(&stream, ExpectedRevision::NoStream, vec![event])
+        .await
+    {
+        Ok(_) | Err(StoreError::WrongExpectedVersion { .. }) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot limit the reactor's checkpoint stream"),
+    }
 }
 
 /// Records that every event up to and including `done` has been reacted to (a failure is
@@ -344,6 +384,17 @@ async fn react<S: EventStore>(
         }
     }
     Ok(())
+}
+
+/// Whether a failed reaction may succeed if tried again: the store was unavailable, still
+/// opening, or kept changing under the command. Anything else (a deleted stream, data that
+/// cannot be read, invalid input) would fail forever and block every later reaction.
+fn may_pass(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::StoreOpening
+            | ApiError::Store(StoreError::Unavailable(_) | StoreError::WrongExpectedVersion { .. })
+    )
 }
 
 fn log_refusal(event: &RecordedEvent, refusal: &DomainError) {

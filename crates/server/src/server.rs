@@ -143,6 +143,7 @@ pub async fn run(
                 config.clock.clone(),
                 streams_end.clone(),
                 locations.clone(),
+                reads.clone(),
             ),
         ))
         .add_service(pb::queries_server::QueriesServer::new(QueriesService::new(

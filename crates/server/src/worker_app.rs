@@ -24,8 +24,11 @@ use crate::order_commands;
 use crate::order_requests::{OrderRequest, TakeInput};
 use crate::order_view::timestamp;
 use crate::pb;
+use crate::read_models::ReadModelsSlot;
 use crate::status::{ApiError, FieldViolation};
 use crate::store_slot::StoreSlot;
+use daojia_projections::ReadModels;
+use daojia_store::{AllStart, Direction, EventStore};
 
 /// The `daojia.v1.WorkerApp` service.
 #[derive(Clone, Debug)]
@@ -34,23 +37,26 @@ pub struct WorkerAppService {
     clock: Clock,
     streams_end: watch::Receiver<bool>,
     locations: LiveLocations,
+    reads: ReadModelsSlot,
 }
 
 impl WorkerAppService {
     /// A service over `store`, deciding with `clock`; notification streams end when
     /// `streams_end` turns true (the server is draining); reported locations go to
-    /// `locations`.
+    /// `locations`; notification streams learn the worker's current orders from `reads`.
     pub fn new(
         store: StoreSlot,
         clock: Clock,
         streams_end: watch::Receiver<bool>,
         locations: LiveLocations,
+        reads: ReadModelsSlot,
     ) -> Self {
         WorkerAppService {
             store,
             clock,
             streams_end,
             locations,
+            reads,
         }
     }
 
@@ -88,6 +94,26 @@ impl WorkerAppService {
         let done = order_commands::execute(store, &self.clock, &caller, command).await?;
         Ok(Response::new(reply(done)))
     }
+}
+
+/// How long a new notification stream waits for the read models to reach its start.
+const KNOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The orders `worker` holds a slot on or has a pending offer on, per the read models.
+fn known_orders(models: &ReadModels, worker: WorkerId) -> notifications::Known {
+    let mut known = notifications::Known::default();
+    for record in models.orders.by_worker(worker) {
+        known.involved.insert(record.order.id);
+    }
+    for open in models.matching.awaiting_workers() {
+        for (slot, s) in &open.order.slots {
+            if s.offers.iter().any(|o| o.worker == worker) {
+                known.involved.insert(open.order.id);
+                known.pending.insert((open.order.id, *slot));
+            }
+        }
+    }
+    known
 }
 
 #[tonic::async_trait]
@@ -237,8 +263,36 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
             }
         };
         let store = self.store.get()?;
+        if order_commands::load_stream(store, &worker::profile_stream(worker))
+            .await?
+            .is_empty()
+        {
+            return Err(ApiError::from(DomainError::WorkerNotRegistered).into());
+        }
         let after = r.after_position.map(Position);
-        let stream = notifications::watch(store, worker, after, self.streams_end.clone()).await?;
+        // The worker's orders as of where the stream starts (a resumed stream's position, or
+        // the last committed event), so that what happens to them later is reported.
+        let start = match after {
+            Some(p) => Some(p),
+            None => store
+                .read_all(Direction::Backwards, AllStart::Edge, 1, None)
+                .await
+                .map_err(ApiError::from)?
+                .events
+                .first()
+                .map(|e| e.position),
+        };
+        let reads = self.reads.get()?;
+        let find = |m: &ReadModels| known_orders(m, worker);
+        let known = match start {
+            Some(p) => reads
+                .read_at(p, KNOWN_WAIT, find)
+                .await
+                .map_err(ApiError::from)?,
+            None => reads.read(find),
+        };
+        let stream =
+            notifications::watch(store, worker, after, known, self.streams_end.clone()).await?;
         Ok(Response::new(stream))
     }
 }

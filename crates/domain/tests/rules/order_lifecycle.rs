@@ -878,3 +878,66 @@ fn complaint_is_filed_against_a_worker_who_served_and_upheld() {
             at,
         }]);
 }
+
+#[test]
+fn a_skipped_favourite_lets_anyone_be_offered_and_is_not_offered_again() {
+    let h = posted(1, DispatchMode::Preferred { worker: W2 });
+    let skipped = OrderEvent::PreferredWorkerSkipped {
+        worker: W2,
+        reason: "busy at that time".into(),
+        at: T0,
+    };
+    case()
+        .given(&h)
+        .when(
+            OrderCommand::SkipPreferred {
+                reason: "busy at that time".into(),
+            },
+            T0,
+        )
+        .then(vec![skipped.clone()]);
+    let after = [h.clone(), vec![skipped.clone()]].concat();
+    case()
+        .given(&after)
+        .when(
+            OrderCommand::Offer {
+                slot: S0,
+                worker: creds(W1),
+            },
+            T0,
+        )
+        .then(vec![offered(S0, W1, T0)]);
+    case()
+        .given(&after)
+        .when(
+            OrderCommand::Offer {
+                slot: S0,
+                worker: creds(W2),
+            },
+            T0,
+        )
+        .then_reason("WORKER_PASSED_OVER");
+    // Skipping again, or on an order without a favourite, changes nothing.
+    case()
+        .given(&after)
+        .when(
+            OrderCommand::SkipPreferred {
+                reason: "again".into(),
+            },
+            T0,
+        )
+        .then(vec![]);
+    case()
+        .given(&posted(1, DispatchMode::Platform))
+        .when(
+            OrderCommand::SkipPreferred {
+                reason: "none".into(),
+            },
+            T0,
+        )
+        .then(vec![]);
+    case()
+        .given(&h)
+        .when(OrderCommand::SkipPreferred { reason: " ".into() }, T0)
+        .then_reason("EMPTY_TEXT");
+}
