@@ -4,7 +4,8 @@
 //! the slot they hold (WorkerApp.WithdrawFromOrder), the customer replanning the number of
 //! workers (CustomerApp.ReplanOrder) and ops cancelling an order (Admin.CancelOrder and
 //! `daojia admin cancel-order`). Each is read back through GetOrder, retried, called with the
-//! wrong role, with bad input and in the wrong state.
+//! wrong role, with bad input and in the wrong state. One test runs the reactor to see a late
+//! withdrawal cost the worker credit.
 //!
 //! The worker is onboarded through Admin (registration, contract, certificate) and takes
 //! orders from the grab pool, so nothing is seeded behind the server's back.
@@ -15,6 +16,7 @@ use daojia_server::admin_cli::{self, CliError};
 use daojia_server::pb::admin_client::AdminClient;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
+use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
 use daojia_server::{Cli, Clock, Command, ServeError};
@@ -93,6 +95,13 @@ fn violated_fields(status: &Status) -> Vec<String> {
         .collect()
 }
 
+/// Whether the server's reactor runs (it appends credit adjustments after order events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reactor {
+    On,
+    Off,
+}
+
 struct OrdersServer {
     channel: Channel,
     addr: std::net::SocketAddr,
@@ -103,8 +112,13 @@ struct OrdersServer {
 }
 
 impl OrdersServer {
-    /// Starts the server on a fresh data directory and onboards [`WORKER`].
+    /// Starts the server without reactor on a fresh data directory and onboards [`WORKER`].
     async fn start() -> OrdersServer {
+        OrdersServer::start_with(Reactor::Off).await
+    }
+
+    /// Starts the server on a fresh data directory and onboards [`WORKER`].
+    async fn start_with(reactor: Reactor) -> OrdersServer {
         let dir = tempdir();
         let datadir = dir.path().join("data");
         let argv = [
@@ -125,9 +139,9 @@ impl OrdersServer {
         );
         let mut config = args.resolve(Some(&tokens)).unwrap();
         // Refused commands must append nothing at all, and the tests take every slot
-        // themselves.
+        // themselves; only the credit test lets the reactor apply the credit rules.
         config.dispatch = None;
-        config.reactor = false;
+        config.reactor = reactor == Reactor::On;
         let clock = Clock::manual(NOW);
         config.clock = clock.clone();
         let crate::harness::Started {
@@ -681,6 +695,71 @@ async fn ops_cancel_an_open_order_once_with_the_reason_in_metadata_and_not_a_ser
     let data: serde_json::Value = serde_json::from_slice(events[2].data_slice()).unwrap();
     assert_eq!(data["by"], "ops");
     assert_eq!(data["reason"], "household moved away");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_withdrawal_at_short_notice_costs_the_worker_credit() {
+    let server = OrdersServer::start_with(Reactor::On).await;
+    // A day ahead: no deduction.
+    let early = 0x700;
+    server.post_and_grab(early).await;
+    server
+        .worker()
+        .withdraw_from_order(as_(
+            WORKER_TOKEN,
+            withdraw(0x7A0, early, WORKER, "double booked"),
+        ))
+        .await
+        .unwrap();
+    // An hour ahead, under the built-in rule's two hours: rule `worker.late_withdrawal`.
+    let late = 0x800;
+    server.post_and_grab(late).await;
+    server.clock.set(Timestamp(WINDOW_START - HOUR_MS));
+    server
+        .worker()
+        .withdraw_from_order(as_(
+            WORKER_TOKEN,
+            withdraw(0x8A0, late, WORKER, "overslept"),
+        ))
+        .await
+        .unwrap();
+    let settled = server
+        .admin()
+        .wait_settled(as_(
+            OPS_TOKEN,
+            pb::WaitSettledRequest { timeout_ms: 10_000 },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let credit = QueriesClient::new(server.channel.clone())
+        .get_credit(as_(
+            OPS_TOKEN,
+            pb::GetCreditRequest {
+                subject: Some(pb::CreditSubject {
+                    kind: pb::CreditSubjectKind::Worker as i32,
+                    id: uuid(WORKER),
+                }),
+                min_position: settled.last_position,
+                page_size: 0,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let deductions: Vec<(&str, i32, &str)> = credit
+        .history
+        .iter()
+        .filter(|e| e.event_type == "CreditAdjusted")
+        .map(|e| (e.rule.as_str(), e.delta, e.evidence_event_id.as_str()))
+        .collect();
+    // The evidence is the WorkerWithdrew event, whose id is the command id.
+    assert_eq!(
+        deductions,
+        [("worker.late_withdrawal", -3, uuid(0x8A0).as_str())]
+    );
+    server.stop().await;
 }
 
 /// Runs `daojia admin` with `args` (after `admin`) against `server` with `token`.
