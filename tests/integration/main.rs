@@ -6,6 +6,7 @@ mod admin_more;
 mod harness;
 mod lifecycle;
 mod orders;
+mod orders_more;
 mod queries;
 mod seed;
 mod server;

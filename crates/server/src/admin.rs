@@ -1,6 +1,6 @@
 //! `daojia.v1.Admin`: the ops console's commands (suspend, reinstate, black-list, adjust
 //! credit, record completed training, close follow-ups, resolve complaints and disputes,
-//! publish credit rules, issue and revoke certificates, register workers and record their
+//! cancel orders, publish credit rules, issue and revoke certificates, register workers and record their
 //! contracts, decide appeals, repair credit, rebuild the read models). Roles `ops` and
 //! `admin`; publishing credit rules is `admin` only.
 //!
@@ -146,6 +146,13 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::ResolveDisputeRequest>,
     ) -> Result<Response<pb::AdminReply>, Status> {
         self.command(request, Role::Ops, "resolve disputes").await
+    }
+
+    async fn cancel_order(
+        &self,
+        request: Request<pb::AdminCancelOrderRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        self.command(request, Role::Ops, "cancel orders").await
     }
 
     async fn publish_credit_rules(

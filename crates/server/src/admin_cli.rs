@@ -270,6 +270,14 @@ pub enum AdminSubcommand {
         #[command(flatten)]
         options: CommandOptions,
     },
+    /// Cancel an order before service, on the platform's behalf (no fee for the customer).
+    CancelOrder {
+        /// The order's id.
+        #[arg(long)]
+        order: String,
+        #[command(flatten)]
+        options: CommandOptions,
+    },
     /// Publish a credit rule set (an `admin` token): a JSON file in the domain's RuleSet shape.
     PublishCreditRules {
         /// The rule set's JSON file.
@@ -706,6 +714,14 @@ impl Client {
                     reason: options.reason,
                 };
                 admin.resolve_dispute(self.request(r)?).await?
+            }
+            AdminSubcommand::CancelOrder { order, options } => {
+                let r = pb::AdminCancelOrderRequest {
+                    command_id: command_id(&options),
+                    order_id: order,
+                    reason: options.reason,
+                };
+                admin.cancel_order(self.request(r)?).await?
             }
             AdminSubcommand::PublishCreditRules { rules, options } => {
                 let rules_json = std::fs::read_to_string(&rules).map_err(|e| {

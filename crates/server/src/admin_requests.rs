@@ -8,7 +8,7 @@ use daojia_domain::certificates::{CertificateKind, IdentityNumber, IssueConditio
 use daojia_domain::credit::CreditCommand;
 use daojia_domain::followups::FollowUpCommand;
 use daojia_domain::order::{
-    ComplaintOutcome, DisputeOutcome, Fault, GeoPoint, MAX_TEXT_CHARS, Severity,
+    ComplaintOutcome, DisputeOutcome, Fault, GeoPoint, MAX_TEXT_CHARS, Party, Severity,
 };
 use daojia_domain::worker::{ContractNumber, RegisterWorker, WorkerCommand};
 use daojia_domain::{
@@ -28,7 +28,7 @@ pub enum AdminCommand {
     Credit(Subject, CreditCommand),
     /// A command on a follow-up task's stream.
     FollowUp(FollowUpId, FollowUpCommand),
-    /// An ops command on an order's stream (complaint and dispute outcomes).
+    /// An ops command on an order's stream (complaint and dispute outcomes, cancellation).
     Order(OrderId, OrderCommand),
     /// Publishing a credit rule set on `creditrules-global`.
     PublishRules(Box<RuleSet>),
@@ -414,6 +414,27 @@ impl TryFrom<pb::ResolveDisputeRequest> for AdminRequest {
     }
 }
 
+impl TryFrom<pb::AdminCancelOrderRequest> for AdminRequest {
+    type Error = ApiError;
+
+    fn try_from(r: pb::AdminCancelOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.id("command_id", &r.command_id);
+        let order = f.id::<OrderId>("order_id", &r.order_id);
+        let reason = f.text("reason", &r.reason);
+        let command = order.zip(reason.clone()).map(|(order, reason)| {
+            AdminCommand::Order(
+                order,
+                OrderCommand::Cancel {
+                    by: Party::Ops,
+                    reason,
+                },
+            )
+        });
+        f.finish(command_id, reason, command)
+    }
+}
+
 impl TryFrom<pb::PublishCreditRulesRequest> for AdminRequest {
     type Error = ApiError;
 
@@ -697,6 +718,33 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(fields(err), ["worker_id", "reason"]);
+    }
+
+    #[test]
+    fn an_ops_cancellation_needs_an_order_and_a_reason() {
+        let ok = AdminRequest::try_from(pb::AdminCancelOrderRequest {
+            command_id: id(1),
+            order_id: id(2),
+            reason: "customer called the hotline".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            ok.command,
+            AdminCommand::Order(
+                OrderId::from_u128(2),
+                OrderCommand::Cancel {
+                    by: Party::Ops,
+                    reason: "customer called the hotline".into(),
+                },
+            )
+        );
+        let err = AdminRequest::try_from(pb::AdminCancelOrderRequest {
+            command_id: "nope".into(),
+            order_id: String::new(),
+            reason: String::new(),
+        })
+        .unwrap_err();
+        assert_eq!(fields(err), ["command_id", "order_id", "reason"]);
     }
 
     fn complaint(

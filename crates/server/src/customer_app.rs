@@ -1,5 +1,5 @@
-//! `daojia.v1.CustomerApp`: the customer app backend posts, cancels, reviews and complains
-//! about orders and reads them back. Role `customer-app` (or `admin`).
+//! `daojia.v1.CustomerApp`: the customer app backend posts, replans, cancels, reviews and
+//! complains about orders and reads them back. Role `customer-app` (or `admin`).
 
 use daojia_domain::{DomainError, OrderTerms, Subject};
 use tonic::{Request, Response, Status};
@@ -115,6 +115,13 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         request: Request<pb::ReportWorkerNoShowRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         self.command(request, "report no-shows").await
+    }
+
+    async fn replan_order(
+        &self,
+        request: Request<pb::ReplanOrderRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "replan orders").await
     }
 
     async fn verify_certificate(

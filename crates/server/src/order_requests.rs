@@ -304,6 +304,33 @@ impl TryFrom<pb::CancelOrderRequest> for OrderRequest {
     }
 }
 
+impl TryFrom<pb::ReplanOrderRequest> for OrderRequest {
+    type Error = ApiError;
+
+    /// `workers` is checked against the order terms' maximum by `decide` (the terms are the
+    /// order's own, fixed when it was posted).
+    fn try_from(r: pb::ReplanOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let customer = f.id("customer_id", &r.customer_id);
+        let workers = match r.workers {
+            0 => f.violation("workers", "must be at least 1"),
+            w => Some(w),
+        };
+        let (Some(command_id), Some(order_id), Some(customer), Some(workers)) =
+            (command_id, order_id, customer, workers)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::Replan { customer, workers },
+        })
+    }
+}
+
 fn review_tag(tag: i32) -> Option<ReviewTag> {
     match pb::ReviewTag::try_from(tag).ok()? {
         pb::ReviewTag::Unspecified => None,
@@ -413,6 +440,30 @@ impl TryFrom<pb::RaiseWorkerDisputeRequest> for OrderRequest {
             order_id,
             command: OrderCommand::RaiseDispute {
                 dispute_id,
+                by: Party::Worker(worker),
+                reason: r.reason,
+            },
+        })
+    }
+}
+
+impl TryFrom<pb::WithdrawFromOrderRequest> for OrderRequest {
+    type Error = ApiError;
+
+    /// The reason's length is checked by `decide`, like a customer's cancellation reason.
+    fn try_from(r: pb::WithdrawFromOrderRequest) -> Result<Self, ApiError> {
+        let mut f = Fields::default();
+        let command_id = f.command_id(&r.command_id);
+        let order_id = f.id("order_id", &r.order_id);
+        let worker: Option<WorkerId> = f.id("worker_id", &r.worker_id);
+        let (Some(command_id), Some(order_id), Some(worker)) = (command_id, order_id, worker)
+        else {
+            return Err(f.into_error());
+        };
+        Ok(OrderRequest {
+            command_id,
+            order_id,
+            command: OrderCommand::Cancel {
                 by: Party::Worker(worker),
                 reason: r.reason,
             },
@@ -748,6 +799,47 @@ mod tests {
                 "window_end",
                 "location"
             ]
+        );
+    }
+
+    #[test]
+    fn replan_needs_at_least_one_worker() {
+        let r = pb::ReplanOrderRequest {
+            command_id: uuid(1),
+            order_id: "not-a-uuid".into(),
+            customer_id: uuid(3),
+            workers: 0,
+        };
+        assert_eq!(
+            fields(OrderRequest::try_from(r).unwrap_err()),
+            ["order_id", "workers"]
+        );
+    }
+
+    #[test]
+    fn withdrawal_is_a_cancel_by_the_worker() {
+        let r = pb::WithdrawFromOrderRequest {
+            command_id: uuid(1),
+            order_id: uuid(2),
+            worker_id: uuid(4),
+            reason: "sick".into(),
+        };
+        let got = OrderRequest::try_from(r).unwrap();
+        assert_eq!(
+            got.command,
+            OrderCommand::Cancel {
+                by: Party::Worker(WorkerId::from_u128(4)),
+                reason: "sick".into(),
+            }
+        );
+        let bad = pb::WithdrawFromOrderRequest {
+            command_id: String::new(),
+            worker_id: OrderId::from_u128(0).to_string(),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(OrderRequest::try_from(bad).unwrap_err()),
+            ["command_id", "order_id", "worker_id"]
         );
     }
 

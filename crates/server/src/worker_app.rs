@@ -1,5 +1,6 @@
 //! `daojia.v1.WorkerApp`: the worker app backend accepts and declines offers, grabs orders,
-//! checks in and completes service for its workers. Role `worker-app` (or `admin`).
+//! withdraws from them, checks in and completes service for its workers. Role `worker-app`
+//! (or `admin`).
 //!
 //! Accepting and grabbing first load the worker's credentials (profile, credit standing, valid
 //! certificates; `order_commands::worker_credentials`), which the domain checks. They are
@@ -158,6 +159,13 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         request: Request<pb::ReportCustomerNoShowRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         self.command(request, "report no-shows").await
+    }
+
+    async fn withdraw_from_order(
+        &self,
+        request: Request<pb::WithdrawFromOrderRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.command(request, "withdraw from orders").await
     }
 
     async fn raise_worker_dispute(
