@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_more;
+mod bad_input;
 mod harness;
 mod lifecycle;
 mod orders;
