@@ -8,6 +8,7 @@ mod harness;
 mod lifecycle;
 mod orders;
 mod queries;
+mod restart;
 mod seed;
 mod server;
 mod store;
