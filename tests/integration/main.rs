@@ -3,11 +3,13 @@
 
 mod admin;
 mod admin_more;
+mod bad_input;
 mod harness;
 mod lifecycle;
 mod orders;
 mod orders_more;
 mod queries;
+mod restart;
 mod seed;
 mod server;
 mod store;

@@ -418,13 +418,18 @@ async fn a_retried_accept_returns_the_first_result() {
 
 /// Posts a grab-pool order (0x200) through the customer API.
 async fn post_grab_order(server: &TakingServer) {
+    post_grab_order_as(server, 0x20, 0x200).await;
+}
+
+/// Posts grab-pool order `order` with command id `command` through the customer API.
+async fn post_grab_order_as(server: &TakingServer, command: u128, order: u128) {
     server
         .customer()
         .post_order(as_(
             CUSTOMER_TOKEN,
             pb::PostOrderRequest {
-                command_id: uuid(0x20),
-                order_id: uuid(0x200),
+                command_id: uuid(command),
+                order_id: uuid(order),
                 customer_id: CUSTOMER.to_string(),
                 service_code: "C01".into(),
                 quantity: 3,
@@ -446,20 +451,68 @@ async fn post_grab_order(server: &TakingServer) {
         .unwrap();
 }
 
-#[tokio::test]
+/// Grabs `order` as `worker` once `barrier` releases both contenders together.
+async fn grab_when_released(
+    channel: Channel,
+    barrier: std::sync::Arc<tokio::sync::Barrier>,
+    command: u128,
+    order: u128,
+    worker: WorkerId,
+) -> Result<pb::CommandReply, Status> {
+    let request = as_(
+        WORKER_TOKEN,
+        pb::GrabOrderRequest {
+            command_id: uuid(command),
+            order_id: uuid(order),
+            worker_id: worker.to_string(),
+        },
+    );
+    let mut client = WorkerAppClient::new(channel);
+    barrier.wait().await;
+    client
+        .grab_order(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_workers_grabbing_at_once_exactly_one_wins() {
     let server = TakingServer::start().await;
-    post_grab_order(&server).await;
-    let (a, b) = tokio::join!(server.grab(1, 0x200, GOOD), server.grab(2, 0x200, RIVAL));
-    let (winner, loser) = match (a, b) {
-        (Ok(won), Err(lost)) => ((GOOD, won), lost),
-        (Err(lost), Ok(won)) => ((RIVAL, won), lost),
-        other => panic!("expected exactly one winner, got {other:?}"),
-    };
-    assert_eq!(winner.1.event_types, ["OrderAccepted"]);
-    assert_eq!(held_by(&winner.1), winner.0.to_string());
-    assert_eq!(loser.code(), Code::FailedPrecondition, "{loser:?}");
-    assert_eq!(reason(&loser), "ORDER_ALREADY_TAKEN");
+    for round in 0..8u128 {
+        let order = 0x300 + round;
+        post_grab_order_as(&server, 0x30 + round, order).await;
+        // Both grabs run on their own tasks of a two-thread runtime and are sent only when the
+        // barrier lets both go, so they really race for the one slot.
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let a = tokio::spawn(grab_when_released(
+            server.channel.clone(),
+            barrier.clone(),
+            0x1000 + 2 * round,
+            order,
+            GOOD,
+        ));
+        let b = tokio::spawn(grab_when_released(
+            server.channel.clone(),
+            barrier,
+            0x1001 + 2 * round,
+            order,
+            RIVAL,
+        ));
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        let (winner, loser) = match (a, b) {
+            (Ok(won), Err(lost)) => ((GOOD, won), lost),
+            (Err(lost), Ok(won)) => ((RIVAL, won), lost),
+            other => panic!("round {round}: expected exactly one winner, got {other:?}"),
+        };
+        assert_eq!(winner.1.event_types, ["OrderAccepted"], "round {round}");
+        assert_eq!(held_by(&winner.1), winner.0.to_string(), "round {round}");
+        assert_eq!(
+            loser.code(),
+            Code::FailedPrecondition,
+            "round {round}: {loser:?}"
+        );
+        assert_eq!(reason(&loser), "ORDER_ALREADY_TAKEN", "round {round}");
+    }
     server.stop().await;
 }
 

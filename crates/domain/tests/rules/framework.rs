@@ -75,6 +75,15 @@ impl<E: PartialEq + Debug> Outcome<E> {
         }
     }
 
+    /// The error, for tables that check it together with its reason code; panics on events.
+    #[track_caller]
+    pub fn error(self) -> DomainError {
+        match self.result {
+            Ok(events) => panic!("expected an error, got events {events:?}"),
+            Err(e) => e,
+        }
+    }
+
     /// The events, for chaining a scenario; panics on error.
     #[track_caller]
     pub fn events(self) -> Vec<E> {

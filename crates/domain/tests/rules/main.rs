@@ -5,6 +5,8 @@ mod credit;
 mod events;
 mod followups;
 mod framework;
+mod malformed_input;
 mod order_lifecycle;
+mod order_phases;
 mod order_refusals;
 mod worker;

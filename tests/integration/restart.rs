@@ -1,0 +1,586 @@
+//! A restart rebuilds every query from the log: a realistic state is built through the real
+//! server (dispatcher and reactor running, manual clock), every query answer is captured, the
+//! server stops, its read-model directory (`<data-dir>/projections`) is deleted so that the
+//! read models must replay from position 0, and after the restart every answer read at the
+//! captured position is the same. A second restart, with the checkpoint the first one left,
+//! answers the same again and says it restored from it.
+
+use clap::Parser;
+use daojia_domain::order::GeoPoint;
+use daojia_domain::{CompanyId, RegistryId, Timestamp, WorkerId};
+use daojia_server::pb;
+use daojia_server::pb::admin_client::AdminClient;
+use daojia_server::pb::customer_app_client::CustomerAppClient;
+use daojia_server::pb::meta_client::MetaClient;
+use daojia_server::pb::queries_client::QueriesClient;
+use daojia_server::pb::worker_app_client::WorkerAppClient;
+use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_store::EmbeddedStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Request, Streaming};
+
+use crate::seed::{NewWorker, Seeder};
+use crate::store::{TempDir, tempdir};
+
+const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
+const WORKER_TOKEN: &str = "worker-token-0123456789ab";
+const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
+
+const NOW: Timestamp = Timestamp(1_800_000_000_000);
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Next to the customer.
+const NEAR: WorkerId = WorkerId::from_u128(0xB1);
+/// A few kilometres away.
+const FAR: WorkerId = WorkerId::from_u128(0xB2);
+const CUSTOMER: u128 = 0xC0;
+
+fn home() -> GeoPoint {
+    GeoPoint::new(26.08, 119.30).unwrap()
+}
+
+fn id(n: u128) -> String {
+    WorkerId::from_u128(n).to_string()
+}
+
+fn at(ms: i64) -> Option<pb::Timestamp> {
+    Some(pb::Timestamp {
+        seconds: ms / 1_000,
+        nanos: 0,
+    })
+}
+
+fn as_<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+async fn seed(dir: &TempDir) {
+    let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
+    let mut seeder = Seeder::new(
+        store,
+        CompanyId::from_u128(0xCC),
+        RegistryId::from_u128(0x4E6),
+        Timestamp(NOW.0 - 30 * DAY_MS),
+    );
+    for (worker, identity, home) in [
+        (NEAR, "110105198001010016", home()),
+        (
+            FAR,
+            "110105198001010024",
+            GeoPoint::new(26.10, 119.33).unwrap(),
+        ),
+    ] {
+        seeder
+            .worker(NewWorker {
+                id: worker,
+                identity,
+                home,
+                contract: true,
+                certified: true,
+            })
+            .await;
+    }
+}
+
+struct Platform {
+    channel: Channel,
+    clock: Clock,
+    dir: Option<TempDir>,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Platform {
+    async fn start_in(dir: TempDir, clock: Clock) -> Platform {
+        let datadir = dir.path().join("data");
+        let argv = [
+            "daojia",
+            "serve",
+            "--data-dir",
+            datadir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve")
+        };
+        let tokens = format!(
+            "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-desk"
+        );
+        let mut config = args.resolve(Some(&tokens)).unwrap();
+        config.clock = clock.clone();
+        let started = crate::harness::start(config, "").await;
+        Platform {
+            channel: started.channel,
+            clock,
+            dir: Some(dir),
+            shutdown: started.shutdown,
+            task: started.task,
+        }
+    }
+
+    async fn stop(mut self) -> TempDir {
+        let _ = self.shutdown.send(());
+        self.task.await.unwrap().unwrap();
+        self.dir.take().unwrap()
+    }
+
+    fn customer(&self) -> CustomerAppClient<Channel> {
+        CustomerAppClient::new(self.channel.clone())
+    }
+
+    fn worker(&self) -> WorkerAppClient<Channel> {
+        WorkerAppClient::new(self.channel.clone())
+    }
+
+    fn queries(&self) -> QueriesClient<Channel> {
+        QueriesClient::new(self.channel.clone())
+    }
+
+    fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel.clone())
+    }
+
+    async fn info(&self) -> pb::ServerInfoResponse {
+        MetaClient::new(self.channel.clone())
+            .server_info(as_(OPS_TOKEN, pb::ServerInfoRequest {}))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// `worker`'s notifications from now on.
+    async fn watch(&self, worker: WorkerId) -> Streaming<pb::WorkerNotification> {
+        self.worker()
+            .watch_notifications(as_(
+                WORKER_TOKEN,
+                pb::WatchNotificationsRequest {
+                    worker_id: worker.to_string(),
+                    after_position: None,
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// The position of the last event once the reactor and the dispatcher are done with it.
+    async fn settled(&self) -> u64 {
+        self.admin()
+            .wait_settled(as_(
+                OPS_TOKEN,
+                pb::WaitSettledRequest { timeout_ms: 30_000 },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .last_position
+    }
+
+    /// Every query answer, read at `min_position`.
+    async fn answers(&self, min_position: u64) -> Answers {
+        let q = self.queries();
+        let list_open = || {
+            as_(
+                OPS_TOKEN,
+                pb::ListOpenRequest {
+                    min_position,
+                    page_size: 500,
+                    page_token: String::new(),
+                },
+            )
+        };
+        let customer_orders = q
+            .clone()
+            .list_customer_orders(as_(
+                OPS_TOKEN,
+                pb::ListCustomerOrdersRequest {
+                    customer_id: id(CUSTOMER),
+                    min_position,
+                    page_size: 500,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut worker_orders = Vec::new();
+        let mut profiles = Vec::new();
+        for worker in [NEAR, FAR] {
+            worker_orders.push(
+                q.clone()
+                    .list_worker_orders(as_(
+                        OPS_TOKEN,
+                        pb::ListWorkerOrdersRequest {
+                            worker_id: worker.to_string(),
+                            min_position,
+                            page_size: 500,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner(),
+            );
+            profiles.push(
+                q.clone()
+                    .get_worker_profile(as_(
+                        OPS_TOKEN,
+                        pb::GetWorkerProfileRequest {
+                            worker_id: worker.to_string(),
+                            min_position,
+                            schedule_from: None,
+                            schedule_to: None,
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner(),
+            );
+        }
+        let mut credit = Vec::new();
+        for (kind, who) in [
+            (pb::CreditSubjectKind::Worker, NEAR.to_string()),
+            (pb::CreditSubjectKind::Worker, FAR.to_string()),
+            (pb::CreditSubjectKind::Customer, id(CUSTOMER)),
+        ] {
+            credit.push(
+                q.clone()
+                    .get_credit(as_(
+                        OPS_TOKEN,
+                        pb::GetCreditRequest {
+                            subject: Some(pb::CreditSubject {
+                                kind: kind as i32,
+                                id: who,
+                            }),
+                            min_position,
+                            page_size: 500,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner(),
+            );
+        }
+        let mut red_black = Vec::new();
+        for list in [pb::RedBlackList::Red, pb::RedBlackList::Black] {
+            red_black.push(
+                q.clone()
+                    .list_red_black(as_(
+                        OPS_TOKEN,
+                        pb::ListRedBlackRequest {
+                            list: list as i32,
+                            kind: pb::CreditSubjectKind::Unspecified as i32,
+                            min_position,
+                            page_size: 500,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner(),
+            );
+        }
+        let follow_ups = q
+            .clone()
+            .list_open_follow_ups(list_open())
+            .await
+            .unwrap()
+            .into_inner();
+        let complaints = q
+            .clone()
+            .list_open_complaints(list_open())
+            .await
+            .unwrap()
+            .into_inner();
+        let disputes = q
+            .clone()
+            .list_open_disputes(list_open())
+            .await
+            .unwrap()
+            .into_inner();
+        let mut kpis = Vec::new();
+        for breakdown in [
+            pb::KpiBreakdown::Unspecified,
+            pb::KpiBreakdown::Total,
+            pb::KpiBreakdown::Day,
+            pb::KpiBreakdown::Category,
+            pb::KpiBreakdown::County,
+            pb::KpiBreakdown::Company,
+        ] {
+            kpis.push(
+                q.clone()
+                    .get_kpis(as_(
+                        OPS_TOKEN,
+                        pb::GetKpisRequest {
+                            breakdown: breakdown as i32,
+                            min_position,
+                            page_size: 500,
+                            page_token: String::new(),
+                        },
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner(),
+            );
+        }
+        Answers {
+            customer_orders,
+            worker_orders,
+            profiles,
+            credit,
+            red_black,
+            follow_ups,
+            complaints,
+            disputes,
+            kpis,
+        }
+    }
+}
+
+/// Every query's answer.
+#[derive(Debug, PartialEq)]
+struct Answers {
+    customer_orders: pb::ListOrdersReply,
+    worker_orders: Vec<pb::ListOrdersReply>,
+    profiles: Vec<pb::WorkerProfileReply>,
+    credit: Vec<pb::CreditReply>,
+    red_black: Vec<pb::ListRedBlackReply>,
+    follow_ups: pb::ListOpenFollowUpsReply,
+    complaints: pb::ListOpenComplaintsReply,
+    disputes: pb::ListOpenDisputesReply,
+    kpis: Vec<pb::GetKpisReply>,
+}
+
+/// The next notification of `event_type`, skipping others.
+async fn next_of(
+    stream: &mut Streaming<pb::WorkerNotification>,
+    event_type: &str,
+) -> pb::WorkerNotification {
+    loop {
+        let n = stream
+            .message()
+            .await
+            .unwrap()
+            .expect("the notification stream ended");
+        if n.event_type == event_type {
+            return n;
+        }
+    }
+}
+
+/// Builds the state: an order offered by the dispatcher to NEAR, accepted, checked in 20
+/// minutes late, completed, reviewed poorly, complained about and disputed; a second order
+/// offered and still open; the customer black-listed by ops.
+async fn build_state(platform: &Platform) {
+    let mut near = platform.watch(NEAR).await;
+    let tomorrow = NOW.0 + DAY_MS;
+    let post = |command: u128, order: u128, start: i64| pb::PostOrderRequest {
+        command_id: id(command),
+        order_id: id(order),
+        customer_id: id(CUSTOMER),
+        service_code: "C01".into(),
+        quantity: 3,
+        workers: 1,
+        window_start: at(start),
+        window_end: at(start + 3 * HOUR_MS),
+        location: Some(pb::LatLon {
+            lat: home().lat,
+            lon: home().lon,
+        }),
+        dispatch: None,
+    };
+    platform
+        .customer()
+        .post_order(as_(CUSTOMER_TOKEN, post(1, 0xA1, tomorrow)))
+        .await
+        .unwrap();
+    let offer = next_of(&mut near, "OrderOffered").await;
+    assert_eq!(offer.order_id, id(0xA1));
+    let mut worker = platform.worker();
+    worker
+        .accept_offer(as_(
+            WORKER_TOKEN,
+            pb::AcceptOfferRequest {
+                command_id: id(2),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+            },
+        ))
+        .await
+        .unwrap();
+    platform.clock.set(Timestamp(tomorrow + 20 * MINUTE_MS));
+    let checked_in = worker
+        .check_in(as_(
+            WORKER_TOKEN,
+            pb::CheckInRequest {
+                command_id: id(3),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+                location: Some(pb::LatLon {
+                    lat: home().lat,
+                    lon: home().lon,
+                }),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(checked_in.event_types, ["WorkerCheckedIn"]);
+    platform.clock.set(Timestamp(tomorrow + 3 * HOUR_MS));
+    worker
+        .complete_service(as_(
+            WORKER_TOKEN,
+            pb::CompleteServiceRequest {
+                command_id: id(4),
+                order_id: id(0xA1),
+                worker_id: NEAR.to_string(),
+                slot: 0,
+                checklist: Some(pb::Checklist {
+                    tools_disinfected: true,
+                    area_tidied: true,
+                    customer_confirmed: true,
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+    let mut customer = platform.customer();
+    customer
+        .review_order(as_(
+            CUSTOMER_TOKEN,
+            pb::ReviewOrderRequest {
+                command_id: id(5),
+                order_id: id(0xA1),
+                customer_id: id(CUSTOMER),
+                stars: 2,
+                tags: vec![pb::ReviewTag::Late as i32],
+                text: "twenty minutes late".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    customer
+        .file_complaint(as_(
+            CUSTOMER_TOKEN,
+            pb::FileComplaintRequest {
+                command_id: id(6),
+                order_id: id(0xA1),
+                complaint_id: id(0xF1),
+                customer_id: id(CUSTOMER),
+                worker_id: NEAR.to_string(),
+                category: pb::ComplaintCategory::Quality as i32,
+                text: "the windows are streaked".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    customer
+        .raise_dispute(as_(
+            CUSTOMER_TOKEN,
+            pb::RaiseDisputeRequest {
+                command_id: id(7),
+                order_id: id(0xA1),
+                dispute_id: id(0xD1),
+                customer_id: id(CUSTOMER),
+                reason: "charged for three hours, got two and a half".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    // A second order, offered by the dispatcher and left open.
+    customer
+        .post_order(as_(CUSTOMER_TOKEN, post(8, 0xA2, tomorrow + DAY_MS)))
+        .await
+        .unwrap();
+    platform
+        .admin()
+        .black_list(as_(
+            OPS_TOKEN,
+            pb::BlackListRequest {
+                command_id: id(9),
+                subject: Some(pb::CreditSubject {
+                    kind: pb::CreditSubjectKind::Customer as i32,
+                    id: id(CUSTOMER),
+                }),
+                reason: "abusive to workers".into(),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_the_read_models_rebuilds_every_query_from_the_log() {
+    let dir = tempdir();
+    seed(&dir).await;
+    let platform = Platform::start_in(dir, Clock::manual(NOW)).await;
+    build_state(&platform).await;
+    let position = platform.settled().await;
+    let before = platform.answers(position).await;
+    // The state is what the scenario built, so the comparisons below are not of empty lists.
+    assert_eq!(before.customer_orders.orders.len(), 2, "{before:#?}");
+    assert_eq!(before.worker_orders[0].orders.len(), 1, "{before:#?}");
+    assert_eq!(before.complaints.complaints.len(), 1, "{before:#?}");
+    assert_eq!(before.disputes.disputes.len(), 1, "{before:#?}");
+    assert_eq!(before.red_black[1].subjects.len(), 1, "{before:#?}");
+    assert!(!before.follow_ups.follow_ups.is_empty(), "{before:#?}");
+    assert!(
+        before.credit[0]
+            .history
+            .iter()
+            .any(|h| h.rule == "worker.review_late"),
+        "{before:#?}"
+    );
+    assert_eq!(
+        before.kpis[1].rows[0]
+            .counts
+            .as_ref()
+            .unwrap()
+            .late_check_ins,
+        1,
+        "{before:#?}"
+    );
+    let head = platform.info().await.head_position;
+    let clock = platform.clock.clone();
+    let dir = platform.stop().await;
+
+    // Without the read models' directory, they replay the whole log.
+    let projections = dir.path().join("data").join("projections");
+    assert!(projections.is_dir(), "{projections:?}");
+    std::fs::remove_dir_all(&projections).unwrap();
+    let platform = Platform::start_in(dir, clock).await;
+    let after = platform.answers(position).await;
+    assert_eq!(after, before);
+    let info = platform.info().await;
+    let read_models = info.read_models.unwrap();
+    assert_eq!(read_models.restored_from, None, "{read_models:?}");
+    assert_eq!(info.head_position, head, "the restart appended something");
+    let clock = platform.clock.clone();
+    let dir = platform.stop().await;
+
+    // With the checkpoint the last run left, they restore from it and answer the same.
+    assert!(
+        projections.is_dir(),
+        "no checkpoint was written: {projections:?}"
+    );
+    let platform = Platform::start_in(dir, clock).await;
+    let again = platform.answers(position).await;
+    assert_eq!(again, before);
+    let info = platform.info().await;
+    let read_models = info.read_models.unwrap();
+    assert!(read_models.restored_from.is_some(), "{read_models:?}");
+    assert_eq!(info.head_position, head, "the restart appended something");
+    platform.stop().await;
+}
