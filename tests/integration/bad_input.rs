@@ -763,3 +763,31 @@ async fn an_oversized_page_size_is_lowered_not_refused() {
     assert_eq!(reply.next_page_token, "");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn ten_thousand_unknown_review_tags_are_one_bounded_invalid_argument() {
+    let server = BadInputServer::start().await;
+    let head = server.head().await;
+    let request = pb::ReviewOrderRequest {
+        tags: vec![99; 10_000],
+        ..review(SERVED, 5, "great")
+    };
+    let status = server.call(Call::Review(request)).await.unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::InvalidArgument,
+        "{:?}",
+        status.message()
+    );
+    let fields = fields(&status);
+    // The first 20 values are named, and one more violation counts the rest.
+    assert_eq!(fields.len(), 21, "{fields:?}");
+    assert!(
+        fields[..20].iter().all(|f| f.starts_with("tags[")),
+        "{fields:?}"
+    );
+    assert_eq!(fields[20], "request");
+    assert!(status.message().len() < 4_096);
+    assert_eq!(server.head().await, head);
+    server.stop().await;
+}

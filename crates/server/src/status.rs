@@ -128,6 +128,7 @@ impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::InvalidArgument(violations) => {
+                let violations = bounded(violations);
                 let message = e_message(&violations);
                 let details = ErrorDetails::with_bad_request(
                     violations
@@ -278,6 +279,38 @@ fn domain_field(e: &DomainError) -> &'static str {
         DomainError::InvalidGrabDeadline { .. } => "grab_pool.deadline",
         _ => "request",
     }
+}
+
+/// Most field violations sent back; the rest are summed up in one more.
+pub const MAX_VIOLATIONS: usize = 20;
+/// Longest field name or description sent back, in characters.
+const MAX_VIOLATION_TEXT: usize = 200;
+
+/// At most [`MAX_VIOLATIONS`] violations with bounded text, so that a request with thousands of
+/// bad repeated values still gets an INVALID_ARGUMENT whose headers fit in HTTP/2 limits.
+fn bounded(mut violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    let clip = |text: String| -> String {
+        if text.chars().count() <= MAX_VIOLATION_TEXT {
+            text
+        } else {
+            let mut clipped: String = text.chars().take(MAX_VIOLATION_TEXT).collect();
+            clipped.push('…');
+            clipped
+        }
+    };
+    let more = violations.len().saturating_sub(MAX_VIOLATIONS);
+    violations.truncate(MAX_VIOLATIONS);
+    let mut out: Vec<FieldViolation> = violations
+        .into_iter()
+        .map(|v| FieldViolation::new(clip(v.field), clip(v.description)))
+        .collect();
+    if more > 0 {
+        out.push(FieldViolation::new(
+            "request",
+            format!("and {more} more invalid values"),
+        ));
+    }
+    out
 }
 
 fn e_message(violations: &[FieldViolation]) -> String {
