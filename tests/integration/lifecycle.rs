@@ -39,8 +39,9 @@ const NEAR: WorkerId = WorkerId::from_u128(0xB1);
 /// A few kilometres away.
 const FAR: WorkerId = WorkerId::from_u128(0xB2);
 
+/// The customer's home, in 临川区 (Fuzhou, Jiangxi).
 fn home() -> GeoPoint {
-    GeoPoint::new(26.08, 119.30).unwrap()
+    GeoPoint::new(27.95, 116.36).unwrap()
 }
 
 fn id(n: u128) -> String {
@@ -75,7 +76,7 @@ async fn seed(dir: &TempDir) {
         (
             FAR,
             "110105198001010024",
-            GeoPoint::new(26.10, 119.33).unwrap(),
+            GeoPoint::new(27.97, 116.39).unwrap(),
         ),
     ] {
         seeder
@@ -987,7 +988,7 @@ async fn a_simulated_clock_moves_forward_only_and_wait_settled_sees_the_offer_ma
             token,
             pb::UpdateLocationRequest {
                 worker_id: worker,
-                location: Some(pb::LatLon { lat, lon: 119.3 }),
+                location: Some(pb::LatLon { lat, lon: 116.36 }),
             },
         )
     };

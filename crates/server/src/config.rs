@@ -26,9 +26,22 @@ pub const TOKENS_ENV: &str = "DAOJIA_TOKENS";
 #[derive(Debug, Parser)]
 #[command(name = "daojia", version, about)]
 pub struct Cli {
+    /// Log lines on stderr as readable text or as one JSON object per line (for log
+    /// collectors); the level comes from RUST_LOG (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines with key=value fields.
+    Text,
+    /// One JSON object per line: timestamp, level, target, message, fields and spans.
+    Json,
 }
 
 /// `daojia` subcommands.
@@ -271,6 +284,32 @@ fn read_to_string(what: &'static str, path: &Path) -> Result<String, ConfigError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_format_is_text_unless_json_is_asked_for_and_nothing_else_is_accepted() {
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.log_format);
+        assert_eq!(parse(&["daojia", "serve"]).unwrap(), LogFormat::Text);
+        assert_eq!(
+            parse(&["daojia", "--log-format", "json", "serve"]).unwrap(),
+            LogFormat::Json
+        );
+        assert_eq!(
+            parse(&["daojia", "serve", "--log-format", "json"]).unwrap(),
+            LogFormat::Json
+        );
+        assert!(parse(&["daojia", "--log-format", "xml", "serve"]).is_err());
+    }
+
+    #[test]
+    fn a_simulated_clock_starts_where_it_is_told_and_bad_times_are_refused() {
+        let args = serve_args(&["--insecure", "--simulated-clock", "2027-01-15T06:00:00Z"]);
+        let config = args.resolve(None).unwrap();
+        assert!(config.clock.is_manual());
+        assert_eq!(config.clock.now(), daojia_domain::Timestamp(1_799_992_800_000));
+        let argv = ["daojia", "serve", "--simulated-clock", "yesterday"];
+        assert!(Cli::try_parse_from(argv).is_err());
+        assert!(!serve_args(&["--insecure"]).resolve(None).unwrap().clock.is_manual());
+    }
 
     fn serve_args(args: &[&str]) -> ServeArgs {
         let argv = ["daojia", "serve"].iter().chain(args);

@@ -7,18 +7,20 @@ use std::process::ExitCode;
 use clap::Parser;
 use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
 use daojia_server::config::TOKENS_ENV;
+use daojia_server::config::LogFormat;
 use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(args) => admin(args),
