@@ -153,7 +153,7 @@ struct Board {
 }
 
 /// How long a worker refused as ineligible is left out before being tried again anyway.
-const INELIGIBLE_FOR: Minutes = Minutes(5);
+pub const INELIGIBLE_FOR: Minutes = Minutes(5);
 
 impl Board {
     /// Folds `event` in.
