@@ -226,36 +226,29 @@ impl AdminServer {
         let dir = tempdir();
         let seeded = seed_disputed_order(&dir).await;
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--query-wait-ms",
-            "2000",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-li,\
              admin:{ADMIN_TOKEN}:admin-wang"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
         // Refused commands must append nothing at all, and the tests make every offer and
         // reaction they need themselves.
-        config.dispatch = None;
-        config.reactor = false;
         let clock = Clock::manual(NOW);
-        config.clock = clock.clone();
         let crate::harness::Started {
             channel,
             addr,
             shutdown,
             task,
-        } = crate::harness::start(config, "").await;
+        } = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: clock.clone(),
+            dispatch: false,
+            reactor: false,
+            args: &["--query-wait-ms", "2000"],
+            service: "",
+        }
+        .start()
+        .await;
         AdminServer {
             channel,
             addr,

@@ -4,7 +4,6 @@
 //! dispatcher and the reactor off on a data directory seeded through the domain with an
 //! accepted order and a served one, so that every refusal is the answer to exactly that input.
 
-use clap::Parser;
 use daojia_domain::order::{
     self, Checklist, DispatchMode, GeoPoint, OrderEvent, OrderState, PostOrder, ServiceWindow,
     SlotIndex, WorkerCredentials,
@@ -19,7 +18,7 @@ use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use daojia_store::{AllStart, Direction, EmbeddedStore, EventStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -200,31 +199,26 @@ impl BadInputServer {
         let dir = tempdir();
         let seeded = seed(&dir).await;
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN}:shop-backend,worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
         // Nothing but the requests under test may append.
-        config.dispatch = None;
-        config.reactor = false;
-        config.clock = Clock::manual(NOW);
         let crate::harness::Started {
             channel,
             addr: _,
             shutdown,
             task,
-        } = crate::harness::start(config, "").await;
+        } = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: Clock::manual(NOW),
+            dispatch: false,
+            reactor: false,
+            args: &[],
+            service: "",
+        }
+        .start()
+        .await;
         BadInputServer {
             channel,
             seeded,

@@ -2,8 +2,10 @@
 //! modules that drive it through gRPC clients.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
-use daojia_server::{ServeError, ServerConfig};
+use clap::Parser;
+use daojia_server::{Cli, Clock, Command, ServeError, ServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -52,5 +54,47 @@ pub(crate) async fn start(config: ServerConfig, service: &str) -> Started {
         addr,
         shutdown,
         task,
+    }
+}
+
+/// `daojia serve` on port 0 as a test wants it: the data directory, the token table (the
+/// `DAOJIA_TOKENS` format), the clock, which background tasks run, extra command-line options,
+/// and the service whose SERVING status [`start`] waits for.
+pub(crate) struct Serve<'a> {
+    pub(crate) datadir: &'a Path,
+    pub(crate) tokens: &'a str,
+    pub(crate) clock: Clock,
+    /// Run the dispatcher (tests that make offers by hand turn it off).
+    pub(crate) dispatch: bool,
+    /// Run the reactor (tests that check that nothing at all was appended turn it off).
+    pub(crate) reactor: bool,
+    pub(crate) args: &'a [&'a str],
+    pub(crate) service: &'a str,
+}
+
+impl Serve<'_> {
+    /// Resolves the configuration as `daojia serve` would and starts the server.
+    pub(crate) async fn start(self) -> Started {
+        let datadir = self.datadir.to_str().unwrap();
+        let argv = [
+            "daojia",
+            "serve",
+            "--data-dir",
+            datadir,
+            "--listen",
+            "127.0.0.1:0",
+        ]
+        .into_iter()
+        .chain(self.args.iter().copied());
+        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve")
+        };
+        let mut config = args.resolve(Some(self.tokens)).unwrap();
+        if !self.dispatch {
+            config.dispatch = None;
+        }
+        config.reactor = self.reactor;
+        config.clock = self.clock;
+        start(config, self.service).await
     }
 }

@@ -109,24 +109,21 @@ impl Platform {
 
     async fn start_in(dir: TempDir, clock: Clock) -> Platform {
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-desk,\
              admin:{ADMIN_TOKEN}:sim"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
-        config.clock = clock.clone();
-        let started = crate::harness::start(config, "").await;
+        let started = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: clock.clone(),
+            dispatch: true,
+            reactor: true,
+            args: &[],
+            service: "",
+        }
+        .start()
+        .await;
         Platform {
             channel: started.channel,
             addr: started.addr,

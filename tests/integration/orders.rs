@@ -2,13 +2,12 @@
 //! against the server on 127.0.0.1:0 with a manual clock: posting and reading back, idempotent
 //! retries, refused transitions with their reason codes, field violations, roles.
 
-use clap::Parser;
 use daojia_domain::Timestamp;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -42,31 +41,26 @@ impl OrderServer {
     /// Starts the server on `dir/data` (which may hold events already).
     async fn start_in(dir: TempDir) -> OrderServer {
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN}:shop-backend,worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
         // Refused commands must append nothing at all: nothing else appends meanwhile.
-        config.dispatch = None;
-        config.reactor = false;
-        config.clock = Clock::manual(NOW);
         let crate::harness::Started {
             channel,
             addr: _,
             shutdown: tx,
             task,
-        } = crate::harness::start(config, "").await;
+        } = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: Clock::manual(NOW),
+            dispatch: false,
+            reactor: false,
+            args: &[],
+            service: "",
+        }
+        .start()
+        .await;
         OrderServer {
             channel,
             dir,

@@ -121,35 +121,28 @@ impl OrdersServer {
     async fn start_with(reactor: Reactor) -> OrdersServer {
         let dir = tempdir();
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--query-wait-ms",
-            "2000",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-li"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
         // Refused commands must append nothing at all, and the tests take every slot
         // themselves; only the credit test lets the reactor apply the credit rules.
-        config.dispatch = None;
-        config.reactor = reactor == Reactor::On;
         let clock = Clock::manual(NOW);
-        config.clock = clock.clone();
         let crate::harness::Started {
             channel,
             addr,
             shutdown,
             task,
-        } = crate::harness::start(config, "").await;
+        } = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: clock.clone(),
+            dispatch: false,
+            reactor: reactor == Reactor::On,
+            args: &["--query-wait-ms", "2000"],
+            service: "",
+        }
+        .start()
+        .await;
         let server = OrdersServer {
             channel,
             addr,

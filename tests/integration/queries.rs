@@ -2,12 +2,11 @@
 //! 127.0.0.1:0: read-your-writes with a command's commit position, pagination, roles, and a
 //! `min_position` beyond the head answered UNAVAILABLE after the configured bounded wait.
 
-use clap::Parser;
 use daojia_domain::Timestamp;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::{self};
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -42,33 +41,27 @@ impl QueryServer {
     /// Starts the server on `dir/data` (which may hold events already).
     async fn start_in(dir: TempDir) -> QueryServer {
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--query-wait-ms",
-            "100",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN},\
              analytics:{ANALYTICS_TOKEN}"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
         // The read side is tested against client commands only.
-        config.dispatch = None;
-        config.clock = Clock::manual(NOW);
         let crate::harness::Started {
             channel,
             addr,
             shutdown: tx,
             task,
-        } = crate::harness::start(config, "daojia.v1.Queries").await;
+        } = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: Clock::manual(NOW),
+            dispatch: false,
+            reactor: true,
+            args: &["--query-wait-ms", "100"],
+            service: "daojia.v1.Queries",
+        }
+        .start()
+        .await;
         QueryServer {
             channel,
             addr,

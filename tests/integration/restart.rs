@@ -5,7 +5,6 @@
 //! captured position is the same. A second restart, with the checkpoint the first one left,
 //! answers the same again and says it restored from it.
 
-use clap::Parser;
 use daojia_domain::order::GeoPoint;
 use daojia_domain::{CompanyId, RegistryId, Timestamp, WorkerId};
 use daojia_server::pb;
@@ -14,7 +13,7 @@ use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use daojia_store::EmbeddedStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -101,23 +100,20 @@ struct Platform {
 impl Platform {
     async fn start_in(dir: TempDir, clock: Clock) -> Platform {
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-desk"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
-        config.clock = clock.clone();
-        let started = crate::harness::start(config, "").await;
+        let started = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: clock.clone(),
+            dispatch: true,
+            reactor: true,
+            args: &[],
+            service: "",
+        }
+        .start()
+        .await;
         Platform {
             channel: started.channel,
             clock,

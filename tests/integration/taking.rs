@@ -6,7 +6,6 @@
 //! credentials from those streams before deciding. `lifecycle.rs` covers offers made by the
 //! dispatcher, and `admin_more.rs` onboarding through the Admin API.
 
-use clap::Parser;
 use daojia_domain::credit::{CreditEvent, SanctionCause};
 use daojia_domain::order::{
     self, DispatchMode, GeoPoint, OrderEvent, PostOrder, ServiceWindow, SlotIndex,
@@ -19,7 +18,7 @@ use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use daojia_store::EmbeddedStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -170,32 +169,27 @@ impl TakingServer {
         let dir = tempdir();
         seed(&dir).await;
         let datadir = dir.path().join("data");
-        let argv = [
-            "daojia",
-            "serve",
-            "--data-dir",
-            datadir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ];
-        let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not serve")
-        };
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN}:shop-backend,worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}"
         );
-        let mut config = args.resolve(Some(&tokens)).unwrap();
         // Offers are made by hand, and refused commands must append nothing at all.
-        config.dispatch = None;
-        config.reactor = false;
         let clock = Clock::manual(NOW);
-        config.clock = clock.clone();
         let crate::harness::Started {
             channel,
             addr: _,
             shutdown: tx,
             task,
-        } = crate::harness::start(config, "").await;
+        } = crate::harness::Serve {
+            datadir: &datadir,
+            tokens: &tokens,
+            clock: clock.clone(),
+            dispatch: false,
+            reactor: false,
+            args: &[],
+            service: "",
+        }
+        .start()
+        .await;
         TakingServer {
             channel,
             clock,
