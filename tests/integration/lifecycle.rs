@@ -24,38 +24,38 @@ use tonic::{Request, Streaming};
 use crate::seed::{NewWorker, Seeder};
 use crate::store::{TempDir, tempdir};
 
-const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
-const WORKER_TOKEN: &str = "worker-token-0123456789ab";
-const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
-const ADMIN_TOKEN: &str = "admin-token-0123456789abcd";
+pub(crate) const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
+pub(crate) const WORKER_TOKEN: &str = "worker-token-0123456789ab";
+pub(crate) const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
+pub(crate) const ADMIN_TOKEN: &str = "admin-token-0123456789abcd";
 
-const NOW: Timestamp = Timestamp(1_800_000_000_000);
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
-const DAY_MS: i64 = 24 * HOUR_MS;
+pub(crate) const NOW: Timestamp = Timestamp(1_800_000_000_000);
+pub(crate) const MINUTE_MS: i64 = 60_000;
+pub(crate) const HOUR_MS: i64 = 60 * MINUTE_MS;
+pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// Next to the customer.
-const NEAR: WorkerId = WorkerId::from_u128(0xB1);
+pub(crate) const NEAR: WorkerId = WorkerId::from_u128(0xB1);
 /// A few kilometres away.
-const FAR: WorkerId = WorkerId::from_u128(0xB2);
+pub(crate) const FAR: WorkerId = WorkerId::from_u128(0xB2);
 
 /// The customer's home, in 临川区 (Fuzhou, Jiangxi).
-fn home() -> GeoPoint {
+pub(crate) fn home() -> GeoPoint {
     GeoPoint::new(27.95, 116.36).unwrap()
 }
 
-fn id(n: u128) -> String {
+pub(crate) fn id(n: u128) -> String {
     WorkerId::from_u128(n).to_string()
 }
 
-fn at(ms: i64) -> Option<pb::Timestamp> {
+pub(crate) fn at(ms: i64) -> Option<pb::Timestamp> {
     Some(pb::Timestamp {
         seconds: ms / 1_000,
         nanos: 0,
     })
 }
 
-fn as_<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn as_<T>(token: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
@@ -63,7 +63,7 @@ fn as_<T>(token: &str, message: T) -> Request<T> {
     request
 }
 
-async fn seed(dir: &TempDir) {
+pub(crate) async fn seed(dir: &TempDir) {
     let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
     let mut seeder = Seeder::new(
         store,
@@ -91,23 +91,23 @@ async fn seed(dir: &TempDir) {
     }
 }
 
-struct Platform {
-    channel: Channel,
-    addr: std::net::SocketAddr,
-    clock: Clock,
-    dir: Option<TempDir>,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), ServeError>>,
+pub(crate) struct Platform {
+    pub(crate) channel: Channel,
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) clock: Clock,
+    pub(crate) dir: Option<TempDir>,
+    pub(crate) shutdown: oneshot::Sender<()>,
+    pub(crate) task: JoinHandle<Result<(), ServeError>>,
 }
 
 impl Platform {
-    async fn start() -> Platform {
+    pub(crate) async fn start() -> Platform {
         let dir = tempdir();
         seed(&dir).await;
         Platform::start_in(dir, Clock::manual(NOW)).await
     }
 
-    async fn start_in(dir: TempDir, clock: Clock) -> Platform {
+    pub(crate) async fn start_in(dir: TempDir, clock: Clock) -> Platform {
         let datadir = dir.path().join("data");
         let tokens = format!(
             "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-desk,\
@@ -134,30 +134,30 @@ impl Platform {
         }
     }
 
-    async fn stop(mut self) -> TempDir {
+    pub(crate) async fn stop(mut self) -> TempDir {
         let _ = self.shutdown.send(());
         self.task.await.unwrap().unwrap();
         self.dir.take().unwrap()
     }
 
-    fn customer(&self) -> CustomerAppClient<Channel> {
+    pub(crate) fn customer(&self) -> CustomerAppClient<Channel> {
         CustomerAppClient::new(self.channel.clone())
     }
 
-    fn worker(&self) -> WorkerAppClient<Channel> {
+    pub(crate) fn worker(&self) -> WorkerAppClient<Channel> {
         WorkerAppClient::new(self.channel.clone())
     }
 
-    fn queries(&self) -> QueriesClient<Channel> {
+    pub(crate) fn queries(&self) -> QueriesClient<Channel> {
         QueriesClient::new(self.channel.clone())
     }
 
-    fn admin(&self) -> AdminClient<Channel> {
+    pub(crate) fn admin(&self) -> AdminClient<Channel> {
         AdminClient::new(self.channel.clone())
     }
 
     /// `worker`'s notifications from now on.
-    async fn watch(&self, worker: WorkerId) -> Streaming<pb::WorkerNotification> {
+    pub(crate) async fn watch(&self, worker: WorkerId) -> Streaming<pb::WorkerNotification> {
         self.worker()
             .watch_notifications(as_(
                 WORKER_TOKEN,
@@ -172,17 +172,17 @@ impl Platform {
     }
 
     /// Posts a one-worker C01 order for this time tomorrow at the customer's home.
-    async fn post(&self, command: u128, order: u128) -> u64 {
+    pub(crate) async fn post(&self, command: u128, order: u128) -> u64 {
         self.post_for(command, order, 1).await
     }
 
     /// Posts a C01 order for `workers` workers for this time tomorrow at the customer's home.
-    async fn post_for(&self, command: u128, order: u128, workers: u32) -> u64 {
+    pub(crate) async fn post_for(&self, command: u128, order: u128, workers: u32) -> u64 {
         self.post_with(command, order, workers, None).await
     }
 
     /// Posts a C01 order for `workers` workers, dispatched as `dispatch` says.
-    async fn post_with(
+    pub(crate) async fn post_with(
         &self,
         command: u128,
         order: u128,
@@ -215,7 +215,7 @@ impl Platform {
             .commit_position
     }
 
-    async fn order(&self, order: u128, min_position: u64) -> pb::Order {
+    pub(crate) async fn order(&self, order: u128, min_position: u64) -> pb::Order {
         self.customer()
             .get_order(as_(
                 CUSTOMER_TOKEN,
@@ -229,7 +229,7 @@ impl Platform {
             .into_inner()
     }
 
-    async fn credit(&self, worker: WorkerId, min_position: u64) -> pb::CreditReply {
+    pub(crate) async fn credit(&self, worker: WorkerId, min_position: u64) -> pb::CreditReply {
         self.queries()
             .get_credit(as_(
                 OPS_TOKEN,
@@ -249,7 +249,7 @@ impl Platform {
     }
 
     /// The open follow-ups as of at least `min_position`, and the position they reflect.
-    async fn follow_ups_at(&self, min_position: u64) -> (Vec<pb::FollowUp>, u64) {
+    pub(crate) async fn follow_ups_at(&self, min_position: u64) -> (Vec<pb::FollowUp>, u64) {
         let reply = self
             .queries()
             .list_open_follow_ups(as_(
@@ -266,14 +266,17 @@ impl Platform {
         (reply.follow_ups, reply.position)
     }
 
-    async fn follow_ups(&self) -> Vec<pb::FollowUp> {
+    pub(crate) async fn follow_ups(&self) -> Vec<pb::FollowUp> {
         self.follow_ups_at(0).await.0
     }
 
     /// The open follow-ups once `done` holds for them. The reactor appends follow-ups after
     /// the events that call for them, at positions nobody knows in advance: ask again (no
     /// timer) until they are there, within a generous bound.
-    async fn follow_ups_until(&self, done: impl Fn(&[pb::FollowUp]) -> bool) -> Vec<pb::FollowUp> {
+    pub(crate) async fn follow_ups_until(
+        &self,
+        done: impl Fn(&[pb::FollowUp]) -> bool,
+    ) -> Vec<pb::FollowUp> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let open = self.follow_ups().await;
@@ -290,7 +293,7 @@ impl Platform {
 }
 
 /// The next notification of `event_type`, skipping others.
-async fn next_of(
+pub(crate) async fn next_of(
     stream: &mut Streaming<pb::WorkerNotification>,
     event_type: &str,
 ) -> pb::WorkerNotification {

@@ -5,164 +5,24 @@
 //! captured position is the same. A second restart, with the checkpoint the first one left,
 //! answers the same again and says it restored from it.
 
-use daojia_domain::order::GeoPoint;
-use daojia_domain::{CompanyId, RegistryId, Timestamp, WorkerId};
+use daojia_domain::Timestamp;
+use daojia_server::Clock;
 use daojia_server::pb;
-use daojia_server::pb::admin_client::AdminClient;
-use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
-use daojia_server::pb::queries_client::QueriesClient;
-use daojia_server::pb::worker_app_client::WorkerAppClient;
-use daojia_server::{Clock, ServeError};
-use daojia_store::EmbeddedStore;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tonic::transport::Channel;
-use tonic::{Request, Streaming};
 
-use crate::seed::{NewWorker, Seeder};
-use crate::store::{TempDir, tempdir};
+use crate::lifecycle::{
+    CUSTOMER_TOKEN, DAY_MS, FAR, HOUR_MS, MINUTE_MS, NEAR, NOW, OPS_TOKEN, Platform, WORKER_TOKEN,
+    as_, at, home, id, next_of, seed,
+};
+use crate::store::tempdir;
 
-const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
-const WORKER_TOKEN: &str = "worker-token-0123456789ab";
-const OPS_TOKEN: &str = "ops-token-0123456789abcdef";
-
-const NOW: Timestamp = Timestamp(1_800_000_000_000);
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 60 * MINUTE_MS;
-const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// Next to the customer.
-const NEAR: WorkerId = WorkerId::from_u128(0xB1);
-/// A few kilometres away.
-const FAR: WorkerId = WorkerId::from_u128(0xB2);
 const CUSTOMER: u128 = 0xC0;
 
-fn home() -> GeoPoint {
-    GeoPoint::new(26.08, 119.30).unwrap()
-}
-
-fn id(n: u128) -> String {
-    WorkerId::from_u128(n).to_string()
-}
-
-fn at(ms: i64) -> Option<pb::Timestamp> {
-    Some(pb::Timestamp {
-        seconds: ms / 1_000,
-        nanos: 0,
-    })
-}
-
-fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
-async fn seed(dir: &TempDir) {
-    let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
-    let mut seeder = Seeder::new(
-        store,
-        CompanyId::from_u128(0xCC),
-        RegistryId::from_u128(0x4E6),
-        Timestamp(NOW.0 - 30 * DAY_MS),
-    );
-    for (worker, identity, home) in [
-        (NEAR, "110105198001010016", home()),
-        (
-            FAR,
-            "110105198001010024",
-            GeoPoint::new(26.10, 119.33).unwrap(),
-        ),
-    ] {
-        seeder
-            .worker(NewWorker {
-                id: worker,
-                identity,
-                home,
-                contract: true,
-                certified: true,
-            })
-            .await;
-    }
-}
-
-struct Platform {
-    channel: Channel,
-    clock: Clock,
-    dir: Option<TempDir>,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), ServeError>>,
-}
-
+/// Queries the restart test compares, beyond the shared platform's helpers.
 impl Platform {
-    async fn start_in(dir: TempDir, clock: Clock) -> Platform {
-        let datadir = dir.path().join("data");
-        let tokens = format!(
-            "customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}:ops-desk"
-        );
-        let started = crate::harness::Serve {
-            datadir: &datadir,
-            tokens: &tokens,
-            clock: clock.clone(),
-            dispatch: true,
-            reactor: true,
-            args: &[],
-            service: "",
-        }
-        .start()
-        .await;
-        Platform {
-            channel: started.channel,
-            clock,
-            dir: Some(dir),
-            shutdown: started.shutdown,
-            task: started.task,
-        }
-    }
-
-    async fn stop(mut self) -> TempDir {
-        let _ = self.shutdown.send(());
-        self.task.await.unwrap().unwrap();
-        self.dir.take().unwrap()
-    }
-
-    fn customer(&self) -> CustomerAppClient<Channel> {
-        CustomerAppClient::new(self.channel.clone())
-    }
-
-    fn worker(&self) -> WorkerAppClient<Channel> {
-        WorkerAppClient::new(self.channel.clone())
-    }
-
-    fn queries(&self) -> QueriesClient<Channel> {
-        QueriesClient::new(self.channel.clone())
-    }
-
-    fn admin(&self) -> AdminClient<Channel> {
-        AdminClient::new(self.channel.clone())
-    }
-
     async fn info(&self) -> pb::ServerInfoResponse {
         MetaClient::new(self.channel.clone())
             .server_info(as_(OPS_TOKEN, pb::ServerInfoRequest {}))
-            .await
-            .unwrap()
-            .into_inner()
-    }
-
-    /// `worker`'s notifications from now on.
-    async fn watch(&self, worker: WorkerId) -> Streaming<pb::WorkerNotification> {
-        self.worker()
-            .watch_notifications(as_(
-                WORKER_TOKEN,
-                pb::WatchNotificationsRequest {
-                    worker_id: worker.to_string(),
-                    after_position: None,
-                },
-            ))
             .await
             .unwrap()
             .into_inner()
@@ -355,23 +215,6 @@ struct Answers {
     complaints: pb::ListOpenComplaintsReply,
     disputes: pb::ListOpenDisputesReply,
     kpis: Vec<pb::GetKpisReply>,
-}
-
-/// The next notification of `event_type`, skipping others.
-async fn next_of(
-    stream: &mut Streaming<pb::WorkerNotification>,
-    event_type: &str,
-) -> pb::WorkerNotification {
-    loop {
-        let n = stream
-            .message()
-            .await
-            .unwrap()
-            .expect("the notification stream ended");
-        if n.event_type == event_type {
-            return n;
-        }
-    }
 }
 
 /// Builds the state: an order offered by the dispatcher to NEAR, accepted, checked in 20
