@@ -2,12 +2,11 @@
 //! 127.0.0.1:0: a suspension seen through `Queries.GetCredit` with the commit position, a
 //! retried command appending nothing, roles, and a missing reason as a field violation.
 
-use clap::Parser;
-use daojia_server::admin_cli::{self, CliError};
+use daojia_server::admin_cli::CliError;
 use daojia_server::pb::admin_client::AdminClient;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::{self};
-use daojia_server::{Cli, Command};
+
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -158,18 +157,9 @@ async fn a_missing_reason_is_an_invalid_argument_naming_the_field() {
     server.stop().await;
 }
 
-/// Runs `daojia admin` with `args` (after `admin`) against `server`; returns stdout.
+/// Runs `daojia admin` with `args` (after `admin`) against `server` as ops.
 async fn cli(server: &QueryServer, args: &[&str]) -> Result<String, CliError> {
-    let addr = format!("http://{}", server.addr);
-    let argv = ["daojia", "admin", "--server", &addr]
-        .into_iter()
-        .chain(args.iter().copied());
-    let Command::Admin(parsed) = Cli::try_parse_from(argv).unwrap().command else {
-        panic!("not admin")
-    };
-    let mut out = Vec::new();
-    admin_cli::run(parsed, Some(OPS_TOKEN.into()), &mut out).await?;
-    Ok(String::from_utf8(out).unwrap())
+    crate::harness::admin_cli(server.addr, OPS_TOKEN, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

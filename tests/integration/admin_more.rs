@@ -5,7 +5,6 @@
 //! certificates; appeals and repair refused in the wrong state; rebuilding the read models;
 //! retries, roles and bad input appending nothing; and `daojia admin` for the new subcommands.
 
-use clap::Parser;
 use daojia_domain::events;
 use daojia_domain::order::{
     self, Checklist, DispatchMode, GeoPoint, OrderEvent, OrderState, Party, PostOrder,
@@ -15,14 +14,14 @@ use daojia_domain::{
     CustomerId, DisputeId, OrderCommand, OrderId, OrderTerms, RuleSet, Standing, Timestamp,
     WorkerId,
 };
-use daojia_server::admin_cli::{self, CliError};
+use daojia_server::admin_cli::CliError;
 use daojia_server::pb::admin_client::AdminClient;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use daojia_store::{
     Direction, EmbeddedStore, EventId, EventStore, ExpectedRevision, ProposedEvent, StreamStart,
 };
@@ -1020,16 +1019,7 @@ async fn a_rebuild_replays_the_log_and_answers_the_same() {
 
 /// Runs `daojia admin` with `args` (after `admin`) against `server` with `token`.
 async fn cli(server: &AdminServer, token: &str, args: &[&str]) -> Result<String, CliError> {
-    let addr = format!("http://{}", server.addr);
-    let argv = ["daojia", "admin", "--server", &addr]
-        .into_iter()
-        .chain(args.iter().copied());
-    let Command::Admin(parsed) = Cli::try_parse_from(argv).unwrap().command else {
-        panic!("not admin")
-    };
-    let mut out = Vec::new();
-    admin_cli::run(parsed, Some(token.into()), &mut out).await?;
-    Ok(String::from_utf8(out).unwrap())
+    crate::harness::admin_cli(server.addr, token, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

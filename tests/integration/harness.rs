@@ -98,3 +98,22 @@ impl Serve<'_> {
         start(config, self.service).await
     }
 }
+
+/// Runs `daojia admin` with `args` (what follows `admin`) against the server at `addr` with
+/// `token`, and returns what it printed.
+pub(crate) async fn admin_cli(
+    addr: SocketAddr,
+    token: &str,
+    args: &[&str],
+) -> Result<String, daojia_server::admin_cli::CliError> {
+    let server = format!("http://{addr}");
+    let argv = ["daojia", "admin", "--server", &server]
+        .into_iter()
+        .chain(args.iter().copied());
+    let Command::Admin(parsed) = Cli::try_parse_from(argv).unwrap().command else {
+        panic!("not admin")
+    };
+    let mut out = Vec::new();
+    daojia_server::admin_cli::run(parsed, Some(token.into()), &mut out).await?;
+    Ok(String::from_utf8(out).unwrap())
+}

@@ -10,16 +10,15 @@
 //! The worker is onboarded through Admin (registration, contract, certificate) and takes
 //! orders from the grab pool, so nothing is seeded behind the server's back.
 
-use clap::Parser;
 use daojia_domain::{OrderId, Timestamp};
-use daojia_server::admin_cli::{self, CliError};
+use daojia_server::admin_cli::CliError;
 use daojia_server::pb::admin_client::AdminClient;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::queries_client::QueriesClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_server::pb::{self, ServerInfoRequest};
-use daojia_server::{Cli, Clock, Command, ServeError};
+use daojia_server::{Clock, ServeError};
 use daojia_store::{Direction, EmbeddedStore, EventStore, StreamStart};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -757,16 +756,7 @@ async fn only_a_withdrawal_at_short_notice_costs_the_worker_credit() {
 
 /// Runs `daojia admin` with `args` (after `admin`) against `server` with `token`.
 async fn cli(server: &OrdersServer, token: &str, args: &[&str]) -> Result<String, CliError> {
-    let addr = format!("http://{}", server.addr);
-    let argv = ["daojia", "admin", "--server", &addr]
-        .into_iter()
-        .chain(args.iter().copied());
-    let Command::Admin(parsed) = Cli::try_parse_from(argv).unwrap().command else {
-        panic!("not admin")
-    };
-    let mut out = Vec::new();
-    admin_cli::run(parsed, Some(token.into()), &mut out).await?;
-    Ok(String::from_utf8(out).unwrap())
+    crate::harness::admin_cli(server.addr, token, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
