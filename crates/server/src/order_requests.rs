@@ -13,8 +13,8 @@ use daojia_domain::order::{
     ServiceWindow, SlotIndex, Stars, WorkerCredentials,
 };
 use daojia_domain::{
-    Catalog, CustomerId, DomainError, EventId, OrderCommand, OrderId, OrderTerms, ServiceCode,
-    Standing, Timestamp, WorkerId,
+    Catalog, CustomerId, DisputeId, DomainError, EventId, OrderCommand, OrderId, OrderTerms,
+    ServiceCode, Standing, Timestamp, WorkerId,
 };
 
 use crate::pb;
@@ -197,6 +197,26 @@ impl Fields {
     fn into_error(self) -> ApiError {
         ApiError::InvalidArgument(self.0)
     }
+
+    /// The request, if every field was good (`command` is `None` when one of its own fields
+    /// was bad).
+    fn order_request(
+        self,
+        command_id: Option<CommandId>,
+        order_id: Option<OrderId>,
+        command: Option<OrderCommand>,
+    ) -> Result<OrderRequest, ApiError> {
+        match (command_id, order_id, command) {
+            (Some(command_id), Some(order_id), Some(command)) if self.0.is_empty() => {
+                Ok(OrderRequest {
+                    command_id,
+                    order_id,
+                    command,
+                })
+            }
+            _ => Err(self.into_error()),
+        }
+    }
 }
 
 impl TryFrom<pb::PostOrderRequest> for PostOrderInput {
@@ -286,21 +306,13 @@ impl TryFrom<pb::CancelOrderRequest> for OrderRequest {
         let mut f = Fields::default();
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
-        let customer: Option<CustomerId> = f.id("customer_id", &r.customer_id);
-        let reason = Some(r.reason);
-        let (Some(command_id), Some(order_id), Some(customer), Some(reason)) =
-            (command_id, order_id, customer, reason)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::Cancel {
+        let command = f
+            .id("customer_id", &r.customer_id)
+            .map(|customer| OrderCommand::Cancel {
                 by: Party::Customer(customer),
-                reason,
-            },
-        })
+                reason: r.reason,
+            });
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -318,16 +330,10 @@ impl TryFrom<pb::ReplanOrderRequest> for OrderRequest {
             0 => f.violation("workers", "must be at least 1"),
             w => Some(w),
         };
-        let (Some(command_id), Some(order_id), Some(customer), Some(workers)) =
-            (command_id, order_id, customer, workers)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::Replan { customer, workers },
-        })
+        let command = customer
+            .zip(workers)
+            .map(|(customer, workers)| OrderCommand::Replan { customer, workers });
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -403,21 +409,9 @@ impl TryFrom<pb::RaiseDisputeRequest> for OrderRequest {
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
         let dispute_id = f.id("dispute_id", &r.dispute_id);
-        let customer: Option<CustomerId> = f.id("customer_id", &r.customer_id);
-        let (Some(command_id), Some(order_id), Some(dispute_id), Some(customer)) =
-            (command_id, order_id, dispute_id, customer)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::RaiseDispute {
-                dispute_id,
-                by: Party::Customer(customer),
-                reason: r.reason,
-            },
-        })
+        let by = f.id("customer_id", &r.customer_id).map(Party::Customer);
+        let command = raise_dispute(dispute_id, by, r.reason);
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -429,22 +423,24 @@ impl TryFrom<pb::RaiseWorkerDisputeRequest> for OrderRequest {
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
         let dispute_id = f.id("dispute_id", &r.dispute_id);
-        let worker: Option<WorkerId> = f.id("worker_id", &r.worker_id);
-        let (Some(command_id), Some(order_id), Some(dispute_id), Some(worker)) =
-            (command_id, order_id, dispute_id, worker)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::RaiseDispute {
-                dispute_id,
-                by: Party::Worker(worker),
-                reason: r.reason,
-            },
-        })
+        let by = f.id("worker_id", &r.worker_id).map(Party::Worker);
+        let command = raise_dispute(dispute_id, by, r.reason);
+        f.order_request(command_id, order_id, command)
     }
+}
+
+fn raise_dispute(
+    dispute_id: Option<DisputeId>,
+    by: Option<Party>,
+    reason: String,
+) -> Option<OrderCommand> {
+    dispute_id
+        .zip(by)
+        .map(|(dispute_id, by)| OrderCommand::RaiseDispute {
+            dispute_id,
+            by,
+            reason,
+        })
 }
 
 impl TryFrom<pb::WithdrawFromOrderRequest> for OrderRequest {
@@ -455,19 +451,13 @@ impl TryFrom<pb::WithdrawFromOrderRequest> for OrderRequest {
         let mut f = Fields::default();
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
-        let worker: Option<WorkerId> = f.id("worker_id", &r.worker_id);
-        let (Some(command_id), Some(order_id), Some(worker)) = (command_id, order_id, worker)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::Cancel {
+        let command = f
+            .id("worker_id", &r.worker_id)
+            .map(|worker| OrderCommand::Cancel {
                 by: Party::Worker(worker),
                 reason: r.reason,
-            },
-        })
+            });
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -478,16 +468,9 @@ impl TryFrom<pb::ReportWorkerNoShowRequest> for OrderRequest {
         let mut f = Fields::default();
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
-        let (Some(command_id), Some(order_id)) = (command_id, order_id) else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::ReportNoShow(NoShow::Worker {
-                slot: SlotIndex(r.slot),
-            }),
-        })
+        let slot = SlotIndex(r.slot);
+        let command = Some(OrderCommand::ReportNoShow(NoShow::Worker { slot }));
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -498,16 +481,10 @@ impl TryFrom<pb::ReportCustomerNoShowRequest> for OrderRequest {
         let mut f = Fields::default();
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
-        let worker = f.id("worker_id", &r.worker_id);
-        let (Some(command_id), Some(order_id), Some(reported_by)) = (command_id, order_id, worker)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::ReportNoShow(NoShow::Customer { reported_by }),
-        })
+        let command = f
+            .id("worker_id", &r.worker_id)
+            .map(|reported_by| OrderCommand::ReportNoShow(NoShow::Customer { reported_by }));
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -650,18 +627,11 @@ impl TryFrom<pb::DeclineOfferRequest> for OrderRequest {
         let mut f = Fields::default();
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
-        let worker = f.id("worker_id", &r.worker_id);
-        let slot = Some(SlotIndex(r.slot));
-        let (Some(command_id), Some(order_id), Some(worker), Some(slot)) =
-            (command_id, order_id, worker, slot)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::Decline { slot, worker },
-        })
+        let slot = SlotIndex(r.slot);
+        let command = f
+            .id("worker_id", &r.worker_id)
+            .map(|worker| OrderCommand::Decline { slot, worker });
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -673,22 +643,16 @@ impl TryFrom<pb::CheckInRequest> for OrderRequest {
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
         let worker = f.id("worker_id", &r.worker_id);
-        let slot = Some(SlotIndex(r.slot));
+        let slot = SlotIndex(r.slot);
         let location = f.location("location", r.location.as_ref());
-        let (Some(command_id), Some(order_id), Some(worker), Some(slot), Some(location)) =
-            (command_id, order_id, worker, slot, location)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::CheckIn {
+        let command = worker
+            .zip(location)
+            .map(|(worker, location)| OrderCommand::CheckIn {
                 slot,
                 worker,
                 location,
-            },
-        })
+            });
+        f.order_request(command_id, order_id, command)
     }
 }
 
@@ -700,26 +664,20 @@ impl TryFrom<pb::CompleteServiceRequest> for OrderRequest {
         let command_id = f.command_id(&r.command_id);
         let order_id = f.id("order_id", &r.order_id);
         let worker = f.id("worker_id", &r.worker_id);
-        let slot = Some(SlotIndex(r.slot));
+        let slot = SlotIndex(r.slot);
         let checklist = f.required("checklist", r.checklist).map(|c| Checklist {
             tools_disinfected: c.tools_disinfected,
             area_tidied: c.area_tidied,
             customer_confirmed: c.customer_confirmed,
         });
-        let (Some(command_id), Some(order_id), Some(worker), Some(slot), Some(checklist)) =
-            (command_id, order_id, worker, slot, checklist)
-        else {
-            return Err(f.into_error());
-        };
-        Ok(OrderRequest {
-            command_id,
-            order_id,
-            command: OrderCommand::Complete {
+        let command = worker
+            .zip(checklist)
+            .map(|(worker, checklist)| OrderCommand::Complete {
                 slot,
                 worker,
                 checklist,
-            },
-        })
+            });
+        f.order_request(command_id, order_id, command)
     }
 }
 
