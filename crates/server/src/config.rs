@@ -305,10 +305,19 @@ mod tests {
         let args = serve_args(&["--insecure", "--simulated-clock", "2027-01-15T06:00:00Z"]);
         let config = args.resolve(None).unwrap();
         assert!(config.clock.is_manual());
-        assert_eq!(config.clock.now(), daojia_domain::Timestamp(1_799_992_800_000));
+        assert_eq!(
+            config.clock.now(),
+            daojia_domain::Timestamp(1_799_992_800_000)
+        );
         let argv = ["daojia", "serve", "--simulated-clock", "yesterday"];
         assert!(Cli::try_parse_from(argv).is_err());
-        assert!(!serve_args(&["--insecure"]).resolve(None).unwrap().clock.is_manual());
+        assert!(
+            !serve_args(&["--insecure"])
+                .resolve(None)
+                .unwrap()
+                .clock
+                .is_manual()
+        );
     }
 
     fn serve_args(args: &[&str]) -> ServeArgs {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
-use daojia_server::config::TOKENS_ENV;
 use daojia_server::config::LogFormat;
+use daojia_server::config::TOKENS_ENV;
 use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
