@@ -192,6 +192,20 @@ impl Platform {
         hours: i64,
         dispatch: Option<pb::post_order_request::Dispatch>,
     ) {
+        self.post_at(order, service, start, hours, dispatch, home())
+            .await
+    }
+
+    /// [`Platform::post`] at `location`.
+    async fn post_at(
+        &self,
+        order: u128,
+        service: &str,
+        start: i64,
+        hours: i64,
+        dispatch: Option<pb::post_order_request::Dispatch>,
+        location: GeoPoint,
+    ) {
         let quantity = if service == "E05" { 1 } else { hours as u32 };
         self.customer()
             .post_order(as_(
@@ -206,8 +220,8 @@ impl Platform {
                     window_start: at(start),
                     window_end: at(start + hours * HOUR_MS),
                     location: Some(pb::LatLon {
-                        lat: home().lat,
-                        lon: home().lon,
+                        lat: location.lat,
+                        lon: location.lon,
                     }),
                     dispatch,
                 },
@@ -497,6 +511,22 @@ async fn an_emergency_call_is_offered_in_parallel_and_escalated_to_ops_after_a_m
             .await
             .is_empty()
     );
+
+    // A call nobody can be offered (no carer within reach) goes to ops at once.
+    let remote = GeoPoint::new(28.95, 116.36).unwrap();
+    platform
+        .post_at(
+            0xA3,
+            "E05",
+            platform.clock.now().0 + 30 * MINUTE_MS,
+            1,
+            emergency(),
+            remote,
+        )
+        .await;
+    let settled = platform.settle().await;
+    assert!(platform.offered(0xA3, settled).await.is_empty());
+    assert_eq!(platform.emergency_follow_ups(0xA3, settled).await.len(), 1);
     platform.stop().await;
 }
 
@@ -520,13 +550,26 @@ async fn after_a_restart_pending_offers_lapse_or_proceed_and_nothing_is_offered_
         platform.offered(0xA2, settled).await,
         [worker(1).to_string()]
     );
-    // The server stops with both offers pending, and restarts a minute later.
+    // And an instant order still inside its batch window.
+    platform
+        .post(0xA3, "C01", NOW.0 + HOUR_MS, 1, platform_offer())
+        .await;
+    let settled = platform.settle().await;
+    assert!(platform.offered(0xA3, settled).await.is_empty());
+    // The server stops with both offers pending and the batch not yet due, and restarts a
+    // minute later.
     let clock = platform.clock.clone();
     let dir = platform.stop().await;
     clock.set(Timestamp(NOW.0 + MINUTE_MS));
     let platform = Platform::start_in(dir, clock).await;
     let settled = platform.settle().await;
-    // Nothing new was offered: the pending offers stand.
+    // The batch, due by now, was matched once (the instant order is today: the nearest worker
+    // is free for it).
+    assert_eq!(
+        platform.offered(0xA3, settled).await,
+        [worker(1).to_string()]
+    );
+    // Nothing new was offered on the other two: the pending offers stand.
     assert_eq!(
         platform.offered(0xA1, settled).await,
         [worker(1).to_string()]
@@ -561,6 +604,7 @@ async fn after_a_restart_pending_offers_lapse_or_proceed_and_nothing_is_offered_
     );
     let dir = platform.stop().await;
     assert_eq!(offers_in_log(&dir, 0xA1).await, [worker(1).to_string()]);
+    assert_eq!(offers_in_log(&dir, 0xA3).await[0], worker(1).to_string());
     assert_eq!(
         offers_in_log(&dir, 0xA2).await,
         [worker(1).to_string(), worker(2).to_string()]

@@ -15,7 +15,8 @@
 //! - **expiry**: a pending offer past its expiry is recorded as lapsed (`ExpireOffer`);
 //! - **escalation**: an emergency call with a slot nobody accepted
 //!   [`DispatchConfig::escalate_after`] after posting is escalated to ops (`Escalate`, once per
-//!   order; the reactor opens an `Emergency` follow-up for the resulting event);
+//!   order; the reactor opens an `Emergency` follow-up for the resulting event); so is, at
+//!   once, a call nobody at all can be offered;
 //! - **batches** (first offers), by this rule: an order is *instant* when its window starts
 //!   within [`DispatchConfig::instant_horizon`] of its posting, *scheduled* otherwise. An
 //!   order is due for its batch at `posted_at + batch_window` (instant) or `posted_at`
@@ -420,6 +421,13 @@ impl Shards {
         }
     }
 
+    /// Forgets which shard held the orders no board keeps any more.
+    fn forget_closed(&mut self) {
+        let boards = &self.boards;
+        self.order_shard
+            .retain(|id, shard| boards.get(shard).is_some_and(|b| b.orders.contains_key(id)));
+    }
+
     fn orders(&self) -> usize {
         self.boards.values().map(|b| b.orders.len()).sum()
     }
@@ -539,6 +547,7 @@ async fn full_pass<S: EventStore>(
         }
         pass(cx, board, true).await;
     }
+    shards.forget_closed();
     progress.send_modify(|p| p.settled_at = Some(started));
 }
 
@@ -618,18 +627,32 @@ async fn expire_and_escalate<S: EventStore>(
         && let Some(posted) = board.posted.get(&id)
         && now >= after(posted.at, cx.config.escalate_after)
     {
-        match run_command(cx, id, "escalate", OrderCommand::Escalate).await {
-            Ok(done) => {
-                tracing::warn!(order = %id, "emergency call unanswered: escalated to ops");
-                board.keep(id, done.state, done.revision);
-            }
-            Err(ApiError::Domain(refusal)) => {
-                tracing::debug!(order = %id, %refusal, "emergency call not escalated");
-            }
-            Err(e) => return Err(e),
-        }
+        escalate(cx, board, id, "unanswered").await?;
     }
     Ok(())
+}
+
+/// Escalates emergency call `id` to ops (`why` for the log); the domain records it once.
+async fn escalate<S: EventStore>(
+    cx: &Context<S>,
+    board: &mut Board,
+    id: OrderId,
+    why: &str,
+) -> Result<(), ApiError> {
+    match run_command(cx, id, "escalate", OrderCommand::Escalate).await {
+        Ok(done) => {
+            if done.state.order.as_ref().is_some_and(|o| o.escalated) {
+                tracing::warn!(order = %id, why, "emergency call escalated to ops");
+            }
+            board.keep(id, done.state, done.revision);
+            Ok(())
+        }
+        Err(ApiError::Domain(refusal)) => {
+            tracing::debug!(order = %id, %refusal, "emergency call not escalated");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether order `id` may be offered now (not before its batch is due, nor while its grab
@@ -852,6 +875,13 @@ async fn cascade<S: EventStore>(
                 (None, _) => board.index.next_offer(&input).into_iter().collect(),
             };
             if picks.is_empty() {
+                // An emergency call nobody at all can be offered goes to ops at once.
+                let stranded = order.dispatch == DispatchMode::Emergency
+                    && !order.escalated
+                    && order.slots.iter().all(|(_, s)| s.offers.is_empty());
+                if stranded {
+                    escalate(cx, board, id, "nobody to offer it to").await?;
+                }
                 break;
             }
             let mut closed = false;
