@@ -296,3 +296,132 @@ impl MatchIndex {
             .is_some_and(|w| w.bookings.iter().any(|b| b.overlaps(&wanted)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use daojia_domain::order::{self, OrderState};
+    use daojia_domain::{Catalog, CustomerId, OrderEvent, OrderId, OrderTerms, Timestamp};
+
+    use super::*;
+
+    const T: i64 = 1_800_000_000_000;
+
+    fn at(lat: f64) -> GeoPoint {
+        GeoPoint::new(lat, 116.36).unwrap()
+    }
+
+    fn window(from_h: i64, to_h: i64) -> ServiceWindow {
+        ServiceWindow {
+            start: Timestamp(T + from_h * 3_600_000),
+            end: Timestamp(T + to_h * 3_600_000),
+        }
+    }
+
+    fn order(n: u128, window: ServiceWindow, required: Vec<SkillKind>) -> Order {
+        let catalog = Catalog::builtin().unwrap();
+        let service = catalog.get(&"C01".parse().unwrap()).unwrap();
+        let posted = OrderEvent::OrderPosted {
+            order_id: OrderId::from_u128(n),
+            customer: CustomerId::from_u128(1),
+            service: service.code.clone(),
+            category: service.category,
+            required_certificates: required,
+            quote: service.quote(3, 1).unwrap(),
+            window,
+            location: at(27.95),
+            dispatch: DispatchMode::Platform,
+            terms: OrderTerms::default(),
+            posted_at: Timestamp(T),
+        };
+        order::evolve(OrderState::default(), &posted).order.unwrap()
+    }
+
+    fn w(n: u128) -> WorkerId {
+        WorkerId::from_u128(n)
+    }
+
+    #[test]
+    fn windows_round_outwards_to_whole_minutes() {
+        let i = interval(ServiceWindow {
+            start: Timestamp(90_000),
+            end: Timestamp(150_001),
+        });
+        assert_eq!((i.start, i.end), (1, 3));
+    }
+
+    #[test]
+    fn held_windows_block_overlapping_offers_and_book_refuses_overlaps() {
+        let mut index = MatchIndex::new(30.0);
+        index.register(w(1), at(27.95), &[]);
+        index.register(w(2), at(27.96), &[]);
+        let held = HashMap::from([(w(1), vec![interval(window(24, 27))])]);
+        index.sync(&held, |_| None);
+        assert!(index.busy(w(1), window(26, 29)));
+        assert!(!index.busy(w(1), window(27, 30)), "back to back is fine");
+        // The nearest worker is booked: the next one is offered.
+        let o = order(1, window(25, 28), vec![]);
+        let input = index
+            .order(0, &o, DomainCategory::Cleaning, 1, &[])
+            .unwrap();
+        assert_eq!(index.next_offer(&input), Some(w(2)));
+        assert!(!index.book(w(1), window(26, 29)));
+        assert!(index.book(w(2), window(26, 29)));
+        assert!(!index.book(w(2), window(28, 30)));
+        assert!(!index.book(w(9), window(0, 1)), "unknown worker");
+    }
+
+    #[test]
+    fn a_batch_gives_each_order_a_different_worker_and_leaves_out_the_declined() {
+        let mut index = MatchIndex::new(30.0);
+        index.register(w(1), at(27.95), &[]);
+        index.register(w(2), at(27.96), &[]);
+        index.register(w(3), at(27.97), &[]);
+        let a = order(1, window(1, 3), vec![]);
+        let b = order(2, window(1, 3), vec![]);
+        let inputs = vec![
+            index
+                .order(0, &a, DomainCategory::Cleaning, 1, &[w(1)])
+                .unwrap(),
+            index
+                .order(1, &b, DomainCategory::Cleaning, 1, &[])
+                .unwrap(),
+        ];
+        let assigned = index.batch(inputs);
+        assert_eq!(assigned.len(), 2);
+        assert!(!assigned.contains(&(0, w(1))));
+        assert_ne!(assigned[0].1, assigned[1].1);
+        // The batch's orders leave the matcher again.
+        assert!(index.batch(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn required_certificates_are_bits_and_only_holders_qualify() {
+        let nurse: SkillKind = "nursing".parse().unwrap();
+        let mut index = MatchIndex::new(30.0);
+        index.register(w(1), at(27.95), &[]);
+        index.register(w(2), at(27.99), std::slice::from_ref(&nurse));
+        let o = order(1, window(1, 3), vec![nurse]);
+        let input = index
+            .order(0, &o, DomainCategory::Cleaning, 1, &[])
+            .unwrap();
+        assert_eq!(index.next_offer(&input), Some(w(2)));
+        // Past 64 kinds an order needing an unmapped kind gets no matcher input.
+        let many: Vec<SkillKind> = (0..64)
+            .map(|i: u8| {
+                format!(
+                    "kind_{}{}",
+                    char::from(b'a' + i / 26),
+                    char::from(b'a' + i % 26)
+                )
+                .parse()
+                .unwrap()
+            })
+            .collect();
+        let o = order(2, window(1, 3), many);
+        assert!(
+            index
+                .order(0, &o, DomainCategory::Cleaning, 1, &[])
+                .is_none()
+        );
+    }
+}
