@@ -7,9 +7,12 @@
 //!   skill beyond certificates, which map to [`BitSet64`] bits (`required_certificates` of the
 //!   order against the skills the worker declared), the first 64 distinct kinds getting a bit
 //!   each; an order needing a kind past 64 gets no candidates from the matcher (logged);
-//! - every worker is active and contracted for the matcher: standing, certificates and contracts
-//!   are the domain's to check when an offer is decided, and refused workers are left out
-//!   through the order's `declined` list;
+//! - a worker's standing, contract and certificates come from the matching projection
+//!   (`MatchingView`, [`MatchIndex::refresh`]): in retraining, suspended or black-listed workers
+//!   keep that status, one without a contract in force is not contracted, one without a valid
+//!   home-visit certificate is `Offline` (out of the pool), and her valid skill certificates are
+//!   her certificate bits. The domain still has the last word when an offer is decided;
+//!   workers it refuses are left out through the order's `declined` list;
 //! - a worker's bookings are her accepted slots **and** her pending offers, so nobody is offered
 //!   anything overlapping what she holds or may accept; [`MatchIndex::sync`] refreshes them (and
 //!   live locations) before each pass, and [`MatchIndex::book`] reserves the window of each
@@ -18,13 +21,14 @@
 
 use std::collections::HashMap;
 
-use daojia_domain::WorkerId;
 use daojia_domain::catalog::{Category as DomainCategory, SkillKind};
 use daojia_domain::order::{DispatchMode, GeoPoint, Order, ServiceWindow};
+use daojia_domain::{Timestamp, WorkerId};
 use daojia_matching::{
     BitSet64, Category, GeoPoint as MatchPoint, Interval, MatchConfig, Matcher, Priority, Worker,
     WorkerId as DenseWorker, WorkerStatus, policy,
 };
+use daojia_projections::matching_view::{MatchingView, PoolStatus};
 
 /// The matcher of one shard and the id maps around it.
 pub(crate) struct MatchIndex {
@@ -105,8 +109,8 @@ impl MatchIndex {
         Some(set)
     }
 
-    /// Adds or replaces a registered worker (registration is the only source of home and
-    /// declared skills).
+    /// Adds or replaces a registered worker (registration is the only source of her home);
+    /// her declared skills stand for her certificates until [`MatchIndex::refresh`].
     pub(crate) fn register(&mut self, worker: WorkerId, home: GeoPoint, skills: &[SkillKind]) {
         // Skills past the 64th kind are dropped: orders needing them get no candidates anyway.
         let certificates = self.bits(skills).unwrap_or_else(|| {
@@ -145,6 +149,50 @@ impl MatchIndex {
             recent_load: 0,
             service_area: None,
         });
+    }
+
+    /// Refreshes what the matcher knows of `workers`' eligibility (standing, contract,
+    /// certificates) from `view` at `now`.
+    pub(crate) fn refresh<'a>(
+        &mut self,
+        view: &MatchingView,
+        now: Timestamp,
+        workers: impl IntoIterator<Item = &'a WorkerId>,
+    ) {
+        for worker in workers {
+            let (Some(id), Some(facts)) = (self.dense.get(worker).copied(), view.worker(*worker))
+            else {
+                continue;
+            };
+            let status = match facts.status() {
+                PoolStatus::Active if !facts.home_visit_valid(now) => WorkerStatus::Offline,
+                PoolStatus::Active => WorkerStatus::Active,
+                PoolStatus::InRetraining => WorkerStatus::InRetraining,
+                PoolStatus::Suspended => WorkerStatus::Suspended,
+                PoolStatus::BlackListed => WorkerStatus::BlackListed,
+            };
+            let contracted = facts.contracted(now);
+            let certificates = self
+                .bits(&facts.skill_certificates(now))
+                .unwrap_or(BitSet64::EMPTY);
+            let Some(current) = self.matcher.worker(id) else {
+                continue;
+            };
+            if (current.status, current.contracted, current.certificates)
+                != (status, contracted, certificates)
+            {
+                let mut w = current.clone();
+                w.status = status;
+                w.contracted = contracted;
+                w.certificates = certificates;
+                self.matcher.upsert_worker(w);
+            }
+        }
+    }
+
+    /// Every registered worker, by dense id.
+    pub(crate) fn workers(&self) -> impl Iterator<Item = &WorkerId> {
+        self.workers.iter().map(|(w, _, _)| w)
     }
 
     /// Whether `worker` is registered.

@@ -5,7 +5,10 @@
 //! is where more would be told apart), a board of the open and in-service orders (folded with
 //! the domain's `order::evolve`, plus each order's category and posting time from
 //! `OrderPosted`) and the registered workers in a `daojia_matching::Matcher`
-//! (`dispatch_index`), whose bookings are every worker's accepted slots **and pending offers**,
+//! (`dispatch_index`). The matcher learns each worker's standing, contract and certificates
+//! from the matching projection (`MatchingView`, folded from the same events: a worker's are
+//! refreshed when her streams change, everyone's on each full pass as validity dates pass),
+//! and her bookings are her accepted slots **and pending offers**,
 //! refreshed before each pass, so nobody is offered anything overlapping what they hold or may
 //! accept (`Matcher::book` refuses an overlap within a pass; the domain does not check it).
 //!
@@ -52,6 +55,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use daojia_domain::catalog::{Category, SkillKind};
+use daojia_domain::certificates::CertificateEvent;
 use daojia_domain::order::{
     self, DispatchMode, GeoPoint, Order, OrderPhase, OrderState, SlotIndex,
 };
@@ -60,7 +64,9 @@ use daojia_domain::{
     DomainError, Minutes, OrderCommand, OrderEvent, OrderId, RegistryId, Timestamp, WorkerId,
 };
 use daojia_matching::Interval;
+use daojia_projections::ReadModel;
 use daojia_projections::decode::{self, DomainRecord};
+use daojia_projections::matching_view::MatchingView;
 use daojia_store::{
     AllOptions, EventStore, EventSubscription, RecordedEvent, Revision, SubscribeFrom,
     SubscriptionItem,
@@ -348,6 +354,10 @@ struct Shards {
     boards: BTreeMap<ShardId, Board>,
     order_shard: HashMap<OrderId, ShardId>,
     config: DispatchConfig,
+    /// The matching projection: every worker's standing, contracts and certificates.
+    view: MatchingView,
+    /// Workers whose facts changed since the matchers were last refreshed.
+    stale: HashSet<WorkerId>,
 }
 
 impl Shards {
@@ -356,6 +366,22 @@ impl Shards {
             boards: BTreeMap::new(),
             order_shard: HashMap::new(),
             config,
+            view: MatchingView::default(),
+            stale: HashSet::new(),
+        }
+    }
+
+    /// Brings the matchers' worker facts up to date at `now`: the stale workers' (every
+    /// worker's if `all`: validity dates come and go with time).
+    fn refresh(&mut self, now: Timestamp, all: bool) {
+        let stale = std::mem::take(&mut self.stale);
+        for board in self.boards.values_mut() {
+            if all {
+                let workers: Vec<WorkerId> = board.index.workers().copied().collect();
+                board.index.refresh(&self.view, now, &workers);
+            } else {
+                board.index.refresh(&self.view, now, &stale);
+            }
         }
     }
 
@@ -368,6 +394,10 @@ impl Shards {
 
     /// Folds `event` in.
     fn apply(&mut self, event: &RecordedEvent) {
+        let record = decode::decode(event);
+        if let Ok(record) = &record {
+            self.view.apply_record(record, event);
+        }
         let stream = event.stream();
         let category = stream.split_once('-').map(|(c, _)| c);
         match category {
@@ -377,6 +407,7 @@ impl Shards {
                     .split_once('-')
                     .and_then(|(_, id)| id.parse::<WorkerId>().ok())
                 {
+                    self.stale.insert(id);
                     for board in self.boards.values_mut() {
                         board.ineligible.remove(&id);
                     }
@@ -384,6 +415,13 @@ impl Shards {
             }
             // Certificates were issued, renewed or restored: anyone may have become eligible.
             Some(RegistryId::CATEGORY) => {
+                if let Ok(DomainRecord::Certificate(e)) = &record
+                    && let Some(holder) = certificate_holder(&self.view, e)
+                {
+                    self.stale.insert(holder);
+                } else {
+                    self.stale.extend(self.view.workers().map(|w| w.worker));
+                }
                 for board in self.boards.values_mut() {
                     board.ineligible.clear();
                 }
@@ -402,7 +440,7 @@ impl Shards {
             }
             return;
         }
-        let Ok(DomainRecord::Order(id, order_event)) = decode::decode(event) else {
+        let Ok(DomainRecord::Order(id, order_event)) = record else {
             return;
         };
         let shard = match (&order_event, self.order_shard.get(&id)) {
@@ -435,6 +473,20 @@ impl Shards {
     fn workers(&self) -> usize {
         self.boards.values().map(|b| b.index.len()).sum()
     }
+}
+
+/// The worker certificate event `e` is about.
+fn certificate_holder(view: &MatchingView, e: &CertificateEvent) -> Option<WorkerId> {
+    let id = match e {
+        CertificateEvent::CertificateIssued { worker, .. } => return Some(*worker),
+        CertificateEvent::CertificateRenewed { certificate_id, .. }
+        | CertificateEvent::CertificateSuspended { certificate_id, .. }
+        | CertificateEvent::CertificateReinstated { certificate_id, .. }
+        | CertificateEvent::CertificateRevoked { certificate_id, .. } => *certificate_id,
+    };
+    view.workers()
+        .find(|w| w.certificates.contains_key(&id))
+        .map(|w| w.worker)
 }
 
 fn dispatcher_caller() -> Caller {
@@ -498,6 +550,7 @@ async fn run<S>(
                     Some(Ok(SubscriptionItem::Event(event))) => {
                         shards.apply(&event);
                         if caught_up {
+                            shards.refresh(cx.clock.now(), false);
                             for board in shards.boards.values_mut() {
                                 pass(&cx, board, false).await;
                             }
@@ -537,6 +590,7 @@ async fn full_pass<S: EventStore>(
     progress: &watch::Sender<DispatchProgress>,
 ) {
     let started = cx.clock.now();
+    shards.refresh(started, true);
     for board in shards.boards.values_mut() {
         match board.ineligible_since {
             Some(since) if started < since.plus(INELIGIBLE_FOR) => {}
