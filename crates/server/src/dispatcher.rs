@@ -23,7 +23,8 @@
 //! - **batches** (first offers), by this rule: an order is *instant* when its window starts
 //!   within [`DispatchConfig::instant_horizon`] of its posting, *scheduled* otherwise. An
 //!   order is due for its batch at `posted_at + batch_window` (instant) or `posted_at`
-//!   (scheduled). Due orders never offered yet are grouped, instant ones into one batch and
+//!   (scheduled). Due orders never offered yet (and not yet through a batch since the
+//!   dispatcher started) are grouped, instant ones into one batch and
 //!   scheduled ones per time slot (the hour their window starts in), and each group is matched
 //!   at once with `Matcher::match_batch` (exact assignment, at most one slot per worker per
 //!   batch); each assignment becomes an offer. Emergency calls skip batching (offered at once),
@@ -213,6 +214,10 @@ struct Board {
     posted: HashMap<OrderId, Posted>,
     /// Orders changed since the last pass.
     dirty: HashSet<OrderId>,
+    /// Orders that have been through a batch since the dispatcher started: a batch matches an
+    /// order once, what it leaves open goes to the cascade (after a restart, orders never
+    /// offered go through one batch again, which offers nobody twice).
+    batched: HashSet<OrderId>,
     /// Workers the domain refused as ineligible (or without credentials), not tried again
     /// until something about them changes (their credit, profile or certificates) or
     /// [`INELIGIBLE_FOR`] passes (validity dates come and go with time).
@@ -237,6 +242,7 @@ impl Board {
             orders: HashMap::new(),
             posted: HashMap::new(),
             dirty: HashSet::new(),
+            batched: HashSet::new(),
             ineligible: HashSet::new(),
             ineligible_since: None,
         }
@@ -289,6 +295,7 @@ impl Board {
         } else {
             self.orders.remove(&id);
             self.posted.remove(&id);
+            self.batched.remove(&id);
         }
     }
 
@@ -623,9 +630,14 @@ async fn pass<S: EventStore>(cx: &Context<S>, board: &mut Board, all: bool) {
             tracing::warn!(order = %id, error = %e, "dispatching failed; retrying on the next tick");
         }
     }
-    if let Err(e) = batches(cx, board, now).await {
+    let mut batched = Vec::new();
+    if let Err(e) = batches(cx, board, now, &mut batched).await {
         tracing::warn!(error = %e, "batch dispatch failed; retrying on the next tick");
     }
+    // What a batch left open (a refused assignment, nobody found) cascades in the same pass.
+    ids.extend(batched);
+    ids.sort();
+    ids.dedup();
     for id in ids {
         if let Err(e) = cascade(cx, board, id, now).await {
             tracing::warn!(order = %id, error = %e, "dispatching failed; retrying on the next tick");
@@ -647,6 +659,7 @@ async fn expire_and_escalate<S: EventStore>(
     if now >= order.window.end && order.workers().is_empty() {
         board.orders.remove(&id);
         board.posted.remove(&id);
+        board.batched.remove(&id);
         return Ok(());
     }
     let lapsed: Vec<(SlotIndex, WorkerId)> = order
@@ -724,15 +737,18 @@ fn offerable(board: &Board, order: &Order, now: Timestamp, config: &DispatchConf
 }
 
 /// Matches the due batches: orders never offered yet, grouped by [`BatchKey`], each group with
-/// one `match_batch`; every assignment becomes an offer.
+/// one `match_batch`; every assignment becomes an offer. The orders batched are added to
+/// `batched`.
 async fn batches<S: EventStore>(
     cx: &Context<S>,
     board: &mut Board,
     now: Timestamp,
+    batched: &mut Vec<OrderId>,
 ) -> Result<(), ApiError> {
     let mut groups: BTreeMap<BatchKey, Vec<OrderId>> = BTreeMap::new();
     for (id, (order, _)) in &board.orders {
         let batched = order.phase == OrderPhase::Open
+            && !board.batched.contains(id)
             && untouched(order)
             && !matches!(
                 order.dispatch,
@@ -766,6 +782,8 @@ async fn batches<S: EventStore>(
             }
         }
         let assignments = board.index.batch(inputs);
+        board.batched.extend(ids.iter().copied());
+        batched.extend(ids.iter().copied());
         tracing::info!(batch = ?key, orders = ids.len(), assigned = assignments.len(), "batch");
         for (dense, worker) in assignments {
             let Some(id) = usize::try_from(dense)
