@@ -120,8 +120,13 @@ impl Platform {
     }
 
     async fn start_in(dir: TempDir, clock: Clock) -> Platform {
+        Platform::start_with(dir, clock, &[]).await
+    }
+
+    /// Starts the server on `dir` with `extra` `daojia serve` options.
+    async fn start_with(dir: TempDir, clock: Clock, extra: &[&str]) -> Platform {
         let datadir = dir.path().join("data");
-        let argv = [
+        let mut argv = vec![
             "daojia",
             "serve",
             "--data-dir",
@@ -131,6 +136,7 @@ impl Platform {
             "--batch-window-ms",
             "2000",
         ];
+        argv.extend_from_slice(extra);
         let Command::Serve(args) = daojia_server::Cli::try_parse_from(argv).unwrap().command else {
             panic!("not serve")
         };
@@ -392,6 +398,49 @@ async fn scheduled_orders_are_matched_in_their_slot_at_once_and_lapses_cascade()
         offers_in_log(&dir, 0xA1).await,
         [1, 2, 3].map(|n| worker(n).to_string())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_slot_collects_its_scheduled_orders_for_the_slot_batch_window() {
+    let dir = tempdir();
+    seed(&dir, 2).await;
+    let platform = Platform::start_with(
+        dir,
+        Clock::manual(NOW),
+        &["--slot-batch-window-ms", "60000"],
+    )
+    .await;
+    // Two orders for the same hour tomorrow, posted 30 s apart, and one for another hour.
+    let tomorrow = NOW.0 + DAY_MS;
+    platform
+        .post(0xA1, "C01", tomorrow, 3, platform_offer())
+        .await;
+    let settled = platform.advance(30 * SECOND_MS).await;
+    assert!(platform.offered(0xA1, settled).await.is_empty());
+    platform
+        .post(0xA2, "C01", tomorrow + 30 * MINUTE_MS, 3, platform_offer())
+        .await;
+    platform
+        .post(0xA3, "C01", tomorrow + 6 * HOUR_MS, 3, platform_offer())
+        .await;
+    let settled = platform.advance(29 * SECOND_MS).await;
+    for order in [0xA1, 0xA2, 0xA3] {
+        assert!(platform.offered(order, settled).await.is_empty());
+    }
+    // A minute after the slot's first order, its batch takes both (distinct workers: the
+    // windows overlap); the other slot's batch is not due yet.
+    let settled = platform.advance(SECOND_MS).await;
+    let a = platform.offered(0xA1, settled).await;
+    let b = platform.offered(0xA2, settled).await;
+    assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+    assert_ne!(a, b);
+    assert!(platform.offered(0xA3, settled).await.is_empty());
+    let settled = platform.advance(30 * SECOND_MS).await;
+    assert_eq!(
+        platform.offered(0xA3, settled).await,
+        [worker(1).to_string()]
+    );
+    platform.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,15 +22,17 @@
 //!   once, a call nobody at all can be offered;
 //! - **batches** (first offers), by this rule: an order is *instant* when its window starts
 //!   within [`DispatchConfig::instant_horizon`] of its posting, *scheduled* otherwise. An
-//!   order is due for its batch at `posted_at + batch_window` (instant) or `posted_at`
-//!   (scheduled). Due orders never offered yet (and not yet through a batch since the
-//!   dispatcher started) are grouped, instant ones into one batch and
-//!   scheduled ones per time slot (the hour their window starts in), and each group is matched
-//!   at once with `Matcher::match_batch` (exact assignment, at most one slot per worker per
-//!   batch); each assignment becomes an offer. Emergency calls skip batching (offered at once),
-//!   grab-pool orders wait for their pool deadline and a preferred order goes to its
-//!   favourite first;
-//! - **cascade**: any due open slot still short of pending offers (one; several for emergency
+//!   order's first offers come from a batch: instant orders form one batch, scheduled ones one
+//!   per time slot (the hour their window starts in). A batch collects the orders never offered
+//!   yet (and not yet through a batch since the dispatcher started) and is due once its
+//!   earliest order has waited [`DispatchConfig::batch_window`] (instant) or
+//!   [`DispatchConfig::slot_batch_window`] (scheduled; zero by default: matched as soon as
+//!   seen) since posting; it is then matched at once with `Matcher::match_batch` (exact
+//!   assignment, at most one slot per worker per batch) and each assignment becomes an offer.
+//!   Until then such orders are offered nothing. Emergency calls skip batching (offered at
+//!   once), grab-pool orders join a batch after their pool deadline, and a preferred order
+//!   goes to its favourite first, at once;
+//! - **cascade**: any open slot (past its batch) still short of pending offers (one; several for emergency
 //!   calls, `terms.emergency_parallel_offers`) is offered to the next candidate of
 //!   `policy::next_offer` (`policy::emergency_offers` for emergency calls), leaving out the
 //!   workers passed over (declined, lapsed, withdrew), already on the order or refused as
@@ -97,8 +99,12 @@ pub struct DispatchConfig {
     pub radius_m: f64,
     /// Most candidates tried for one slot in one pass.
     pub max_tries: usize,
-    /// How long new instant orders are collected before they are matched as one batch.
+    /// How long new instant orders are collected before they are matched as one batch (the
+    /// window opens with the first order of the batch).
     pub batch_window: Duration,
+    /// How long new scheduled orders of one time slot are collected before they are matched
+    /// as one batch; zero matches each slot's new orders as soon as they are seen.
+    pub slot_batch_window: Duration,
     /// An order whose window starts within this of its posting is instant; later ones are
     /// scheduled and matched per time slot (the hour their window starts in).
     pub instant_horizon: Duration,
@@ -107,14 +113,15 @@ pub struct DispatchConfig {
 }
 
 impl Default for DispatchConfig {
-    /// A tick of one second, 30 km, 16 tries, 2 s batches, instant within 2 h, emergency calls
-    /// escalated after a minute.
+    /// A tick of one second, 30 km, 16 tries, 2 s batches, scheduled slots matched at once,
+    /// instant within 2 h, emergency calls escalated after a minute.
     fn default() -> Self {
         DispatchConfig {
             tick: Duration::from_secs(1),
             radius_m: 30_000.0,
             max_tries: 16,
             batch_window: Duration::from_secs(2),
+            slot_batch_window: Duration::ZERO,
             instant_horizon: Duration::from_secs(2 * 3_600),
             escalate_after: Duration::from_secs(60),
         }
@@ -325,7 +332,7 @@ impl Board {
             Some((after(posted.at, config.batch_window), BatchKey::Instant))
         } else {
             Some((
-                posted.at,
+                after(posted.at, config.slot_batch_window),
                 BatchKey::Slot(order.window.start.0.div_euclid(HOUR_MS)),
             ))
         }
@@ -722,18 +729,24 @@ async fn escalate<S: EventStore>(
     }
 }
 
-/// Whether order `id` may be offered now (not before its batch is due, nor while its grab
-/// pool is open, nor once its window has started).
-fn offerable(board: &Board, order: &Order, now: Timestamp, config: &DispatchConfig) -> bool {
-    if now >= order.window.start
-        || matches!(order.dispatch, DispatchMode::GrabPool { deadline } if now < deadline)
-    {
-        return false;
-    }
-    if order.dispatch == DispatchMode::Emergency {
-        return true;
-    }
-    board.due(order, config).is_some_and(|(due, _)| now >= due)
+/// Whether `order` may be offered now: not while its grab pool is open, nor once its window
+/// has started.
+fn offerable(order: &Order, now: Timestamp) -> bool {
+    now < order.window.start
+        && !matches!(order.dispatch, DispatchMode::GrabPool { deadline } if now < deadline)
+}
+
+/// Whether order `id`'s first offers must come from a batch it has not been through yet:
+/// open orders other than emergency calls (offered at once) and preferred orders (their
+/// favourite first), never offered, assigned or passed over.
+fn awaiting_batch(board: &Board, id: OrderId, order: &Order) -> bool {
+    order.phase == OrderPhase::Open
+        && !matches!(
+            order.dispatch,
+            DispatchMode::Emergency | DispatchMode::Preferred { .. }
+        )
+        && untouched(order)
+        && !board.batched.contains(&id)
 }
 
 /// Matches the due batches: orders never offered yet, grouped by [`BatchKey`], each group with
@@ -745,21 +758,23 @@ async fn batches<S: EventStore>(
     now: Timestamp,
     batched: &mut Vec<OrderId>,
 ) -> Result<(), ApiError> {
-    let mut groups: BTreeMap<BatchKey, Vec<OrderId>> = BTreeMap::new();
+    // Each group with the earliest due time of its orders: a batch is due once its first order's
+    // window has passed, and takes every order collected meanwhile.
+    let mut groups: BTreeMap<BatchKey, (Timestamp, Vec<OrderId>)> = BTreeMap::new();
     for (id, (order, _)) in &board.orders {
-        let batched = order.phase == OrderPhase::Open
-            && !board.batched.contains(id)
-            && untouched(order)
-            && !matches!(
-                order.dispatch,
-                DispatchMode::Emergency | DispatchMode::Preferred { .. }
-            )
-            && offerable(board, order, now, &cx.config);
-        if batched && let Some((_, key)) = board.due(order, &cx.config) {
-            groups.entry(key).or_default().push(*id);
+        if !awaiting_batch(board, *id, order) || !offerable(order, now) {
+            continue;
+        }
+        if let Some((due, key)) = board.due(order, &cx.config) {
+            let group = groups.entry(key).or_insert((due, Vec::new()));
+            group.0 = group.0.min(due);
+            group.1.push(*id);
         }
     }
-    for (key, mut ids) in groups {
+    for (key, (due, mut ids)) in groups {
+        if now < due {
+            continue;
+        }
         ids.sort();
         let mut inputs = Vec::with_capacity(ids.len());
         for (dense, id) in ids.iter().enumerate() {
@@ -889,7 +904,7 @@ async fn cascade<S: EventStore>(
     let Some((order, _)) = board.orders.get(&id) else {
         return Ok(());
     };
-    if !offerable(board, order, now, &cx.config) {
+    if !offerable(order, now) || awaiting_batch(board, id, order) {
         return Ok(());
     }
     if let DispatchMode::Preferred { worker: favourite } = order.dispatch
