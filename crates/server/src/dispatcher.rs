@@ -630,13 +630,14 @@ async fn pass<S: EventStore>(cx: &Context<S>, board: &mut Board, all: bool) {
     };
     board.dirty.clear();
     ids.sort();
-    let held = board.held();
-    board.index.sync(&held, |w| cx.locations.get(w, now));
     for id in &ids {
         if let Err(e) = expire_and_escalate(cx, board, *id, now).await {
             tracing::warn!(order = %id, error = %e, "dispatching failed; retrying on the next tick");
         }
     }
+    // Bookings and locations as of now, lapsed offers released.
+    let held = board.held();
+    board.index.sync(&held, |w| cx.locations.get(w, now));
     let mut batched = Vec::new();
     if let Err(e) = batches(cx, board, now, &mut batched).await {
         tracing::warn!(error = %e, "batch dispatch failed; retrying on the next tick");
