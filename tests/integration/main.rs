@@ -4,6 +4,7 @@
 mod admin;
 mod admin_more;
 mod bad_input;
+mod dispatch;
 mod harness;
 mod lifecycle;
 mod orders;

@@ -206,6 +206,9 @@ pub enum DomainError {
     /// Grabbing an order not in the grab pool.
     #[error("order {order} is not in the grab pool")]
     NotAGrabOrder { order: OrderId },
+    /// Escalating an order that is not an emergency call.
+    #[error("order {order} is not an emergency call")]
+    NotAnEmergency { order: OrderId },
     /// Grabbing after the pool closed.
     #[error("grab pool closed at {closed_at}")]
     GrabPoolClosed { closed_at: Timestamp },
@@ -504,6 +507,7 @@ impl DomainError {
             OfferExpired { .. } => "OFFER_EXPIRED",
             OfferNotYetExpired { .. } => "OFFER_NOT_YET_EXPIRED",
             NotAGrabOrder { .. } => "NOT_A_GRAB_ORDER",
+            NotAnEmergency { .. } => "NOT_AN_EMERGENCY",
             GrabPoolClosed { .. } => "GRAB_POOL_CLOSED",
             OrderAlreadyTaken { .. } => "ORDER_ALREADY_TAKEN",
             SlotNotHeldByWorker { .. } => "SLOT_NOT_HELD_BY_WORKER",

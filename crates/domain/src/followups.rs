@@ -36,6 +36,8 @@ pub enum FollowUpReason {
     Complaint,
     /// A violation (a sanction imposed by a credit rule).
     Violation,
+    /// An emergency call nobody accepted in time: call the household now.
+    Emergency,
 }
 
 /// How soon tasks are due (configuration).
@@ -111,6 +113,12 @@ pub fn follow_up_for(
             None,
             Some(order),
         ),
+        TriggerEvent::Order(order, OrderEvent::EmergencyEscalated { .. }) => (
+            FollowUpKind::Talk,
+            FollowUpReason::Emergency,
+            None,
+            Some(order),
+        ),
         TriggerEvent::Order(order, OrderEvent::ComplaintFiled { against, .. }) => (
             FollowUpKind::Talk,
             FollowUpReason::Complaint,
@@ -146,9 +154,11 @@ pub fn follow_up_for(
         ),
         _ => return None,
     };
-    let within = match kind {
-        FollowUpKind::Visit => policy.visit_within,
-        FollowUpKind::Talk => policy.talk_within,
+    let within = match (kind, reason) {
+        // Someone is waiting for help: due at once.
+        (_, FollowUpReason::Emergency) => Minutes(0),
+        (FollowUpKind::Visit, _) => policy.visit_within,
+        (FollowUpKind::Talk, _) => policy.talk_within,
     };
     Some(FollowUpTask {
         id: FollowUpId::new(trigger.uuid()),

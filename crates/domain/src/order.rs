@@ -392,6 +392,11 @@ pub enum OrderCommand {
         /// Why, for the record.
         reason: String,
     },
+    /// The dispatcher alerts ops that nobody has accepted an emergency call (一键呼叫) in time.
+    /// Recorded once per order (a no-op once escalated); refused for other dispatch modes and
+    /// once every slot is taken. When to escalate is the dispatcher's policy
+    /// (`DispatchConfig::escalate_after` in the server).
+    Escalate,
     /// Raise a dispute (纠纷).
     RaiseDispute {
         /// Fresh id.
@@ -623,6 +628,11 @@ pub enum OrderEvent {
         /// When.
         at: Timestamp,
     },
+    /// Nobody accepted an emergency call in time: ops must step in (a follow-up is opened).
+    EmergencyEscalated {
+        /// When.
+        at: Timestamp,
+    },
     /// A dispute was raised.
     DisputeRaised {
         /// Dispute.
@@ -749,6 +759,8 @@ pub struct Order {
     pub passed_over: Vec<WorkerId>,
     /// Any offer or grab has happened (preferred-first bookkeeping).
     pub preferred_offered: bool,
+    /// An emergency call was escalated to ops (`EmergencyEscalated`).
+    pub escalated: bool,
     /// Lifecycle phase.
     pub phase: OrderPhase,
     /// When served.
@@ -932,6 +944,7 @@ pub fn decide(
         OrderCommand::ReportNoShow(no_show) => report_no_show(order, no_show, now),
         OrderCommand::Replan { customer, workers } => replan(order, customer, workers, now),
         OrderCommand::SkipPreferred { reason } => skip_preferred(order, reason, now),
+        OrderCommand::Escalate => escalate(order, now),
         OrderCommand::RaiseDispute {
             dispute_id,
             by,
@@ -1043,6 +1056,20 @@ fn skip_preferred(
         }
         _ => Ok(Vec::new()),
     }
+}
+
+fn escalate(order: &Order, now: Timestamp) -> Result<Vec<OrderEvent>, DomainError> {
+    if order.dispatch != DispatchMode::Emergency {
+        return Err(DomainError::NotAnEmergency { order: order.id });
+    }
+    order.require_phase(&[OrderPhase::Open])?;
+    if order.escalated {
+        return Ok(Vec::new());
+    }
+    if order.slots.iter().all(|(_, s)| s.assignment.is_some()) {
+        return Err(DomainError::OrderAlreadyTaken { order: order.id });
+    }
+    Ok(vec![OrderEvent::EmergencyEscalated { at: now }])
 }
 
 fn offer(
@@ -1638,6 +1665,7 @@ pub fn evolve(mut state: OrderState, event: &OrderEvent) -> OrderState {
                 .collect(),
             passed_over: Vec::new(),
             preferred_offered: false,
+            escalated: false,
             phase: OrderPhase::Open,
             served_at: None,
             fee_charged: Fen::ZERO,
@@ -1657,6 +1685,7 @@ pub fn evolve(mut state: OrderState, event: &OrderEvent) -> OrderState {
 fn apply(order: &mut Order, event: &OrderEvent) {
     match event {
         OrderEvent::OrderPosted { .. } => {}
+        OrderEvent::EmergencyEscalated { .. } => order.escalated = true,
         OrderEvent::PreferredWorkerSkipped { worker, .. } => {
             order.preferred_offered = true;
             if !order.passed_over.contains(worker) {
@@ -1824,6 +1853,7 @@ impl OrderEvent {
             Self::CustomerNoShowRecorded { .. } => "CustomerNoShowRecorded",
             Self::OrderReplanned { .. } => "OrderReplanned",
             Self::PreferredWorkerSkipped { .. } => "PreferredWorkerSkipped",
+            Self::EmergencyEscalated { .. } => "EmergencyEscalated",
             Self::DisputeRaised { .. } => "DisputeRaised",
             Self::DisputeResolved { .. } => "DisputeResolved",
             Self::ComplaintFiled { .. } => "ComplaintFiled",

@@ -212,6 +212,9 @@ struct OrderRepr {
     slots: Vec<(SlotIndex, SlotRepr)>,
     passed_over: Vec<WorkerId>,
     preferred_offered: bool,
+    /// Absent in snapshots written before escalation existed.
+    #[serde(default)]
+    escalated: bool,
     phase: OrderPhase,
     served_at: Option<Timestamp>,
     fee_charged: Fen,
@@ -240,6 +243,7 @@ pub(crate) mod order {
             slots,
             passed_over,
             preferred_offered,
+            escalated,
             phase,
             served_at,
             fee_charged,
@@ -276,6 +280,7 @@ pub(crate) mod order {
                 .collect(),
             passed_over,
             preferred_offered,
+            escalated,
             phase,
             served_at,
             fee_charged,
@@ -321,6 +326,7 @@ pub(crate) mod order {
                 .collect(),
             passed_over: r.passed_over,
             preferred_offered: r.preferred_offered,
+            escalated: r.escalated,
             phase: r.phase,
             served_at: r.served_at,
             fee_charged: r.fee_charged,

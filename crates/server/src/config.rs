@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// to drive offers by hand).
     #[arg(long)]
     pub no_dispatch: bool,
+    /// How long the dispatcher collects new instant orders before matching them as one batch.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
+    pub batch_window_ms: u64,
+    /// How long the dispatcher collects new scheduled orders of one time slot (the hour their
+    /// window starts in) before matching them as one batch; 0 matches them as soon as seen.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 0)]
+    pub slot_batch_window_ms: u64,
     /// Run on a simulated clock starting at this instant (RFC 3339, e.g.
     /// 2027-01-15T06:00:00Z) that only `Admin.SetClock` moves, instead of the system clock:
     /// for simulations (`daojia simulate --server`) and demos, never for production.
@@ -254,7 +261,11 @@ impl ServeArgs {
                 .simulated_clock
                 .map_or_else(Clock::system, Clock::manual),
             query_wait: Duration::from_millis(self.query_wait_ms),
-            dispatch: (!self.no_dispatch).then(DispatchConfig::default),
+            dispatch: (!self.no_dispatch).then(|| DispatchConfig {
+                batch_window: Duration::from_millis(self.batch_window_ms),
+                slot_batch_window: Duration::from_millis(self.slot_batch_window_ms),
+                ..DispatchConfig::default()
+            }),
             reactor: true,
         })
     }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod customer_app;
+mod dispatch_index;
 pub mod dispatcher;
 pub mod door;
 pub mod interceptor;

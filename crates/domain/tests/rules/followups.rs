@@ -94,6 +94,21 @@ fn every_dispute_gets_a_visit_and_every_complaint_a_talk() {
 }
 
 #[test]
+fn an_escalated_emergency_call_gets_a_talk_due_at_once() {
+    let escalated = OrderEvent::EmergencyEscalated { at: T0 };
+    let t = task_for(TriggerEvent::Order(ORDER, &escalated)).unwrap();
+    assert_eq!(
+        (t.kind, t.reason, t.order, t.due_at),
+        (
+            FollowUpKind::Talk,
+            FollowUpReason::Emergency,
+            Some(ORDER),
+            T0
+        )
+    );
+}
+
+#[test]
 fn every_rule_violation_gets_a_talk_but_ops_sanctions_do_not() {
     let cause = SanctionCause::Rule {
         rule: RuleId::new("worker.late_check_in").unwrap(),

@@ -386,6 +386,51 @@ fn emergency_calls_offer_in_parallel_and_the_first_accept_wins() {
 }
 
 #[test]
+fn an_unanswered_emergency_call_is_escalated_to_ops_once() {
+    let mut h = posted(1, DispatchMode::Emergency);
+    h.push(offered(S0, W1, T0));
+    h.push(offered(S0, W2, T0));
+    let at = T0.plus(Minutes(1));
+    let escalated = OrderEvent::EmergencyEscalated { at };
+    case()
+        .given(&h)
+        .when(OrderCommand::Escalate, at)
+        .then(vec![escalated.clone()]);
+    // Once per order: escalating again records nothing.
+    h.push(escalated);
+    case()
+        .given(&h)
+        .when(OrderCommand::Escalate, at.plus(Minutes(1)))
+        .then(vec![]);
+    // Offers still proceed after the escalation.
+    case()
+        .given(&h)
+        .when(
+            OrderCommand::Accept {
+                slot: S0,
+                worker: creds(W1),
+            },
+            at,
+        )
+        .then(vec![accepted(S0, W1, at)]);
+}
+
+#[test]
+fn only_an_open_emergency_call_is_escalated() {
+    case()
+        .given(&posted(1, DispatchMode::Platform))
+        .when(OrderCommand::Escalate, T0)
+        .then_reason("NOT_AN_EMERGENCY");
+    let mut h = posted(1, DispatchMode::Emergency);
+    h.push(offered(S0, W1, T0));
+    h.push(accepted(S0, W1, T0));
+    case()
+        .given(&h)
+        .when(OrderCommand::Escalate, T0.plus(Minutes(1)))
+        .then_reason("ORDER_ALREADY_TAKEN");
+}
+
+#[test]
 fn check_in_records_lateness() {
     let at = start().plus(Minutes(20));
     case()
