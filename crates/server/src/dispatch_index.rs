@@ -152,10 +152,11 @@ impl MatchIndex {
     }
 
     /// Refreshes what the matcher knows of `workers`' eligibility (standing, contract,
-    /// certificates) from `view` at `now`.
+    /// certificates) from `view` at `now`, and their credit and recent load from `soft`.
     pub(crate) fn refresh<'a>(
         &mut self,
         view: &MatchingView,
+        soft: &dyn Fn(WorkerId) -> (u16, u16),
         now: Timestamp,
         workers: impl IntoIterator<Item = &'a WorkerId>,
     ) {
@@ -175,16 +176,25 @@ impl MatchIndex {
             let certificates = self
                 .bits(&facts.skill_certificates(now))
                 .unwrap_or(BitSet64::EMPTY);
+            let (credit, recent_load) = soft(*worker);
             let Some(current) = self.matcher.worker(id) else {
                 continue;
             };
-            if (current.status, current.contracted, current.certificates)
-                != (status, contracted, certificates)
-            {
+            let wanted = (status, contracted, certificates, credit, recent_load);
+            let now_known = (
+                current.status,
+                current.contracted,
+                current.certificates,
+                current.credit,
+                current.recent_load,
+            );
+            if now_known != wanted {
                 let mut w = current.clone();
                 w.status = status;
                 w.contracted = contracted;
                 w.certificates = certificates;
+                w.credit = credit;
+                w.recent_load = recent_load;
                 self.matcher.upsert_worker(w);
             }
         }

@@ -59,6 +59,7 @@ use std::time::Duration;
 
 use daojia_domain::catalog::{Category, SkillKind};
 use daojia_domain::certificates::CertificateEvent;
+use daojia_domain::credit::{CreditEvent, Subject};
 use daojia_domain::order::{
     self, DispatchMode, GeoPoint, Order, OrderPhase, OrderState, SlotIndex,
 };
@@ -362,6 +363,39 @@ fn untouched(order: &Order) -> bool {
             .all(|(_, s)| s.assignment.is_none() && s.offers.is_empty())
 }
 
+/// How far back slots taken count as a worker's recent load (fairness).
+pub const RECENT_LOAD_WINDOW: Minutes = Minutes(7 * 24 * 60);
+
+/// Workers' credit scores (from `CreditAdjusted` and `CreditRepaired`) and when they took
+/// their recent slots, for the matcher's credit and fairness terms.
+#[derive(Debug, Default)]
+struct SoftFacts {
+    scores: HashMap<WorkerId, i32>,
+    taken: HashMap<WorkerId, std::collections::VecDeque<Timestamp>>,
+}
+
+impl SoftFacts {
+    fn accepted(&mut self, worker: WorkerId, at: Timestamp) {
+        self.taken.entry(worker).or_default().push_back(at);
+    }
+
+    /// The matcher's credit (0..=1000; a domain score of 100, the base, is 500) and recent
+    /// load of `worker` as of `now`.
+    fn get(&self, worker: WorkerId, now: Timestamp) -> (u16, u16) {
+        let score = self.scores.get(&worker).copied().unwrap_or(100);
+        let credit = u16::try_from(score.clamp(0, 200) * 5).unwrap_or(500);
+        let since = Timestamp(
+            now.0
+                .saturating_sub(i64::from(RECENT_LOAD_WINDOW.0) * 60_000),
+        );
+        let load = self
+            .taken
+            .get(&worker)
+            .map_or(0, |t| t.iter().filter(|at| **at >= since).count());
+        (credit, u16::try_from(load).unwrap_or(u16::MAX))
+    }
+}
+
 /// The shards' boards, and which shard holds each order.
 #[derive(Debug)]
 struct Shards {
@@ -372,6 +406,8 @@ struct Shards {
     view: MatchingView,
     /// Workers whose facts changed since the matchers were last refreshed.
     stale: HashSet<WorkerId>,
+    /// What the matcher's cost weighs besides distance: credit scores and recent work.
+    soft: SoftFacts,
 }
 
 impl Shards {
@@ -382,6 +418,7 @@ impl Shards {
             config,
             view: MatchingView::default(),
             stale: HashSet::new(),
+            soft: SoftFacts::default(),
         }
     }
 
@@ -392,9 +429,13 @@ impl Shards {
         for board in self.boards.values_mut() {
             if all {
                 let workers: Vec<WorkerId> = board.index.workers().copied().collect();
-                board.index.refresh(&self.view, now, &workers);
+                board
+                    .index
+                    .refresh(&self.view, &|w| self.soft.get(w, now), now, &workers);
             } else {
-                board.index.refresh(&self.view, now, &stale);
+                board
+                    .index
+                    .refresh(&self.view, &|w| self.soft.get(w, now), now, &stale);
             }
         }
     }
@@ -439,6 +480,28 @@ impl Shards {
                 for board in self.boards.values_mut() {
                     board.ineligible.clear();
                 }
+            }
+            _ => {}
+        }
+        match &record {
+            Ok(DomainRecord::Credit(
+                CreditEvent::CreditAdjusted {
+                    subject: Subject::Worker(w),
+                    score_after,
+                    ..
+                }
+                | CreditEvent::CreditRepaired {
+                    subject: Subject::Worker(w),
+                    score_after,
+                    ..
+                },
+            )) => {
+                self.soft.scores.insert(*w, *score_after);
+                self.stale.insert(*w);
+            }
+            Ok(DomainRecord::Order(_, OrderEvent::OrderAccepted { worker, at, .. })) => {
+                self.soft.accepted(*worker, *at);
+                self.stale.insert(*worker);
             }
             _ => {}
         }
@@ -1057,4 +1120,28 @@ async fn run_command<S: EventStore>(
         command,
     };
     order_commands::execute(&cx.store, &cx.clock, &cx.caller, request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_scores_and_recent_slots_become_the_matchers_soft_facts() {
+        let mut soft = SoftFacts::default();
+        let w = WorkerId::from_u128(1);
+        let day = 24 * 60 * 60_000;
+        assert_eq!(soft.get(w, Timestamp(0)), (500, 0));
+        soft.scores.insert(w, 91);
+        for at in [0, 5 * day, 6 * day] {
+            soft.accepted(w, Timestamp(at));
+        }
+        // Seven days after the first slot, all three count; a day later, the first is old.
+        assert_eq!(soft.get(w, Timestamp(7 * day)), (455, 3));
+        assert_eq!(soft.get(w, Timestamp(8 * day)), (455, 2));
+        soft.scores.insert(w, -40);
+        assert_eq!(soft.get(w, Timestamp(8 * day)).0, 0);
+        soft.scores.insert(w, 500);
+        assert_eq!(soft.get(w, Timestamp(8 * day)).0, 1000);
+    }
 }
