@@ -12,5 +12,6 @@ mod queries;
 mod restart;
 mod seed;
 mod server;
+mod simulate;
 mod store;
 mod taking;

@@ -53,6 +53,34 @@ pub enum Command {
     Admin(crate::admin_cli::AdminArgs),
 }
 
+/// The `daojia` binary's whole command line: [`Cli`]'s commands plus `simulate`.
+///
+/// `simulate` lives here rather than in [`Command`] because code outside this crate matches
+/// [`Command`] exhaustively (the integration tests' `serve_args`); once that match has a
+/// wildcard arm, `Simulate` can move into [`Command`] and this wrapper can go.
+#[derive(Debug, Parser)]
+#[command(name = "daojia", version, about)]
+pub struct Daojia {
+    /// Log lines on stderr as readable text or as one JSON object per line (for log
+    /// collectors); the level comes from RUST_LOG (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DaojiaCommand,
+}
+
+/// Every `daojia` subcommand.
+#[derive(Debug, Subcommand)]
+pub enum DaojiaCommand {
+    /// `serve` and `admin`.
+    #[command(flatten)]
+    Server(Command),
+    /// Drive a simulated Fuzhou day of orders through the API and print its KPIs
+    /// (`daojia simulate --help`).
+    Simulate(crate::simulate::SimulateArgs),
+}
+
 /// `daojia serve` options, as given.
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
@@ -305,10 +333,19 @@ mod tests {
         let args = serve_args(&["--insecure", "--simulated-clock", "2027-01-15T06:00:00Z"]);
         let config = args.resolve(None).unwrap();
         assert!(config.clock.is_manual());
-        assert_eq!(config.clock.now(), daojia_domain::Timestamp(1_799_992_800_000));
+        assert_eq!(
+            config.clock.now(),
+            daojia_domain::Timestamp(1_799_992_800_000)
+        );
         let argv = ["daojia", "serve", "--simulated-clock", "yesterday"];
         assert!(Cli::try_parse_from(argv).is_err());
-        assert!(!serve_args(&["--insecure"]).resolve(None).unwrap().clock.is_manual());
+        assert!(
+            !serve_args(&["--insecure"])
+                .resolve(None)
+                .unwrap()
+                .clock
+                .is_manual()
+        );
     }
 
     fn serve_args(args: &[&str]) -> ServeArgs {
@@ -317,6 +354,35 @@ mod tests {
             Command::Serve(a) => a,
             Command::Admin(_) => panic!("not serve"),
         }
+    }
+
+    #[test]
+    fn the_binary_parses_serve_admin_and_simulate() {
+        let parse = |argv: &[&str]| Daojia::try_parse_from(argv).map(|d| d.command);
+        assert!(matches!(
+            parse(&["daojia", "serve", "--insecure"]).unwrap(),
+            DaojiaCommand::Server(Command::Serve(_))
+        ));
+        let DaojiaCommand::Simulate(sim) = parse(&[
+            "daojia",
+            "simulate",
+            "--workers",
+            "30",
+            "--orders",
+            "60",
+            "--seed",
+            "9",
+        ])
+        .unwrap() else {
+            panic!("not simulate");
+        };
+        assert_eq!(
+            (sim.workers, sim.orders, sim.seed, sim.speed),
+            (30, 60, 9, 0.0)
+        );
+        assert!(sim.server.is_none() && sim.customers.is_none());
+        assert!(parse(&["daojia", "simulate", "--token", "t"]).is_err());
+        assert!(parse(&["daojia", "simulate", "--server", "x:1", "--data-dir", "d"]).is_err());
     }
 
     #[test]

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
-use daojia_server::config::TOKENS_ENV;
 use daojia_server::config::LogFormat;
-use daojia_server::{Cli, Command, ServeArgs};
+use daojia_server::config::TOKENS_ENV;
+use daojia_server::config::{Daojia, DaojiaCommand};
+use daojia_server::simulate::{self, SimulateArgs};
+use daojia_server::{Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Daojia::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -22,8 +24,35 @@ fn main() -> ExitCode {
         LogFormat::Json => logs.json().with_current_span(true).init(),
     }
     match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Admin(args) => admin(args),
+        DaojiaCommand::Server(Command::Serve(args)) => serve(args),
+        DaojiaCommand::Server(Command::Admin(args)) => admin(args),
+        DaojiaCommand::Simulate(args) => simulate(args),
+    }
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(simulate::run(args)) {
+        Ok(report) => match report.write(&mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("daojia simulate: cannot write the report: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("daojia simulate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
