@@ -44,6 +44,7 @@ fn args(data_dir: std::path::PathBuf, seed: u64) -> SimulateArgs {
         orders: 60,
         seed,
         speed: 0.0,
+        watch: 10,
         server: None,
         token: None,
         data_dir: Some(data_dir),
@@ -193,6 +194,9 @@ async fn a_small_day_keeps_its_invariants_and_the_same_seed_gives_the_same_day()
         assert!((0.0..=1.0).contains(&v), "{key} = {v}");
     }
     assert!(first.kpis.posted > 0 && first.kpis.served > 0 && first.kpis.reviews > 0);
+    // The watched workers' streams delivered every offer they answered.
+    assert!(first.counts.offers_streamed > 0);
+    assert_eq!(first.counts.offers_not_streamed, 0);
     // The simulation never sends bad input.
     assert!(
         !first

@@ -116,11 +116,6 @@ pub struct City {
     pub registry: String,
 }
 
-/// Minutes of the day during which orders are posted: 06:00 to 20:00 China time.
-pub const POSTING_MINUTES: u32 = 14 * 60;
-/// Latest window end, in minutes of the simulated day.
-pub const LAST_WINDOW_END: u32 = 17 * 60 + 30;
-
 /// How customers spread their orders over the day, by hour from 06:00.
 const HOURLY: [f64; 14] = [
     2.0, 5.0, 9.0, 10.0, 8.0, 5.0, 4.0, 6.0, 8.0, 8.0, 6.0, 4.0, 3.0, 2.0,
@@ -297,15 +292,6 @@ impl City {
             orders,
             registry: uuid(seed, kind::REGISTRY, 0),
         })
-    }
-
-    /// The window length of an order, in minutes.
-    pub fn duration_minutes(&self, order: &PlannedOrder) -> u32 {
-        let s = self.services[order.service];
-        match s.unit {
-            PricingUnit::Hour => order.quantity * 60,
-            _ => s.typical_duration.0,
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The day's loop: the simulated customers and workers (actors), waves of commands per
 //! simulated minute, and `Admin.WaitSettled` between waves.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +77,38 @@ fn rpc(call: &'static str) -> impl FnOnce(Status) -> SimulateError {
     move |status| SimulateError::Rpc {
         call,
         status: Box::new(status),
+    }
+}
+
+/// Offers delivered on the watched workers' notification streams: (worker, order id).
+///
+/// A std mutex: held only to insert or look up, never across an `.await`.
+#[derive(Clone, Default)]
+struct Inbox {
+    offers: Arc<std::sync::Mutex<HashSet<(usize, String)>>>,
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl Inbox {
+    fn has(&self, worker: usize, order: &str) -> bool {
+        self.offers
+            .lock()
+            .map(|o| o.contains(&(worker, order.to_owned())))
+            .unwrap_or(false)
+    }
+
+    /// Waits (at most `limit`) until the offer of `order` reached `worker`'s stream.
+    async fn wait(&self, worker: usize, order: &str, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let arrived = self.arrived.notified();
+            if self.has(worker, order) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.has(worker, order);
+            }
+        }
     }
 }
 
@@ -322,6 +354,10 @@ struct Day<'a> {
     last_position: u64,
     /// Events appended by the simulation's own commands.
     own_events: u64,
+    /// Workers `0..watched` answer offers once their notification stream delivered them.
+    watched: usize,
+    inbox: Inbox,
+    streams: JoinSet<()>,
 }
 
 impl Day<'_> {
@@ -434,6 +470,35 @@ impl Day<'_> {
         self.settle().await
     }
 
+    /// Opens the notification streams of the watched workers, from the current position on.
+    async fn watch(&mut self) -> Result<(), SimulateError> {
+        for w in 0..self.watched {
+            let request = pb::WatchNotificationsRequest {
+                worker_id: self.city.workers[w].id.clone(),
+                after_position: Some(self.last_position),
+            };
+            let mut stream = self
+                .api
+                .worker()
+                .watch_notifications(self.api.req(request))
+                .await
+                .map_err(rpc("WorkerApp.WatchNotifications"))?
+                .into_inner();
+            let inbox = self.inbox.clone();
+            self.streams.spawn(async move {
+                while let Some(Ok(n)) = stream.next().await {
+                    if n.event_type == "OrderOffered" {
+                        if let Ok(mut offers) = inbox.offers.lock() {
+                            offers.insert((w, n.order_id));
+                        }
+                        inbox.arrived.notify_waiters();
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
     /// Workers answer the offers pending on open orders: most accept, some decline, a few let
     /// the offer lapse.
     async fn answer_offers(&mut self, minute: u32) -> Result<(), SimulateError> {
@@ -477,6 +542,14 @@ impl Day<'_> {
                     continue;
                 }
                 self.counts.offers_seen += 1;
+                if w < self.watched {
+                    let order_id = &self.city.orders[i].id;
+                    if self.inbox.wait(w, order_id, Duration::from_secs(10)).await {
+                        self.counts.offers_streamed += 1;
+                    } else {
+                        self.counts.offers_not_streamed += 1;
+                    }
+                }
                 let mut rng = Rng::derive(self.seed, 10 + i as u64, w as u64);
                 let x = rng.unit();
                 let worker_id = self.city.workers[w].id.clone();
@@ -1278,6 +1351,9 @@ async fn simulate_day(
         accept_seconds: Vec::new(),
         last_position: settled.last_position,
         own_events: 0,
+        watched: args.watch.min(city.workers.len()),
+        inbox: Inbox::default(),
+        streams: JoinSet::new(),
     };
     for (i, o) in city.orders.iter().enumerate() {
         day.schedule(o.post_minute, i, Act::Post);
@@ -1287,6 +1363,7 @@ async fn simulate_day(
         last_tenth: 0,
     };
     day.onboard().await?;
+    day.watch().await?;
     let planned_end = day.agenda.keys().next_back().copied().unwrap_or(0) + 8 * 60;
     let step_wall = (args.speed > 0.0).then(|| Duration::from_secs_f64(60.0 / args.speed));
     let mut minute = 1;
@@ -1307,6 +1384,7 @@ async fn simulate_day(
     bar.show(planned_end, planned_end, &day.counts);
     bar.finish();
     day.credit().await?;
+    day.streams.abort_all();
     let kpis = day
         .api
         .queries()

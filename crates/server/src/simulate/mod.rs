@@ -49,6 +49,11 @@ pub struct SimulateArgs {
     /// throttles, never changes a decision.
     #[arg(long, default_value_t = 0.0)]
     pub speed: f64,
+    /// Workers (the first N) whose app keeps a notification stream open
+    /// (`WorkerApp.WatchNotifications`) and answers an offer only once the stream delivered it.
+    /// Every stream is a filtered subscription on the server, so this stays a sample.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub watch: usize,
     /// Drive a running server at this address (`host:port` or `http://host:port`) instead of
     /// starting one in-process. It must run with `--simulated-clock`.
     #[arg(long, value_name = "ADDR")]

@@ -18,6 +18,10 @@ pub struct Counts {
     pub rebookings: u64,
     /// Offers workers saw.
     pub offers_seen: u64,
+    /// Offers to watched workers that their notification stream delivered before they answered.
+    pub offers_streamed: u64,
+    /// Offers to watched workers their stream had not delivered after 10 s (answered anyway).
+    pub offers_not_streamed: u64,
     /// Offers declined.
     pub declines: u64,
     /// Offers left to lapse.
@@ -68,6 +72,16 @@ fn ratio(n: u64, d: u64) -> f64 {
     } else {
         round4(n as f64 / d as f64)
     }
+}
+
+/// Terminal columns of `s`: CJK characters take two.
+fn columns(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c {
+            '\u{2E80}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{FF00}'..='\u{FF60}' => 2,
+            _ => 1,
+        })
+        .sum()
 }
 
 fn round4(x: f64) -> f64 {
@@ -148,6 +162,11 @@ impl Report {
                 "simulation",
             ),
             (
+                "offers to watched workers: streamed / missed",
+                format!("{} / {}", c.offers_streamed, c.offers_not_streamed),
+                "WatchNotifications",
+            ),
+            (
                 "grab attempts / won",
                 format!("{} / {}", c.grabs, c.grabbed),
                 "simulation",
@@ -213,12 +232,12 @@ impl Report {
             ),
             ("wall time", format!("{:.1} s", self.wall_s), "simulation"),
         ];
-        let width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-        let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+        let width = rows.iter().map(|r| columns(r.0)).max().unwrap_or(0);
+        let value_width = rows.iter().map(|r| columns(&r.1)).max().unwrap_or(0);
         writeln!(out, "daojia simulate: one Fuzhou day")?;
         for (name, value, source) in &rows {
-            let pad = width - name.chars().count();
-            let vpad = value_width - value.chars().count();
+            let pad = width - columns(name);
+            let vpad = value_width - columns(value);
             writeln!(
                 out,
                 "  {name}{}  {}{value}  ({source})",
