@@ -20,7 +20,7 @@ pub mod kind {
     pub const CUSTOMER: u64 = 3;
     /// Orders.
     pub const ORDER: u64 = 4;
-    /// The certificate registry.
+    /// Certificate registries (one per company).
     pub const REGISTRY: u64 = 5;
     /// Certificates (index = worker × 64 + certificate).
     pub const CERTIFICATE: u64 = 6;
@@ -50,6 +50,10 @@ pub struct Worker {
     pub id: String,
     /// Company id.
     pub company: String,
+    /// The certificate registry keeping the worker's certificates: one per company, since
+    /// every certificate issued reloads its registry's stream (one city-wide registry makes
+    /// onboarding quadratic and its appends conflict).
+    pub registry: String,
     /// Resident identity number (valid check digit, unique).
     pub identity: String,
     /// Skill certificates held (sorted).
@@ -112,8 +116,6 @@ pub struct City {
     pub services: Vec<&'static ServiceType>,
     /// The day's orders, by posting minute.
     pub orders: Vec<PlannedOrder>,
-    /// The certificate registry id.
-    pub registry: String,
 }
 
 /// How customers spread their orders over the day, by hour from 06:00.
@@ -216,9 +218,11 @@ impl City {
             }
             skills.sort();
             skills.dedup();
+            let company = rng.range(0, companies.len() as u64 - 1);
             workers.push(Worker {
                 id: uuid(seed, kind::WORKER, i as u64),
-                company: companies[rng.range(0, companies.len() as u64 - 1) as usize].clone(),
+                company: companies[company as usize].clone(),
+                registry: uuid(seed, kind::REGISTRY, company),
                 identity: identity_number(seed, i as u64),
                 skills,
                 home,
@@ -290,7 +294,6 @@ impl City {
             customers,
             services,
             orders,
-            registry: uuid(seed, kind::REGISTRY, 0),
         })
     }
 }

@@ -422,7 +422,7 @@ impl Day<'_> {
                     identity_number: w.identity.clone(),
                     skills: w.skills.clone(),
                     home: latlon(w.home),
-                    registry_id: self.city.registry.clone(),
+                    registry_id: w.registry.clone(),
                     reason: "simulation: onboarded by their company".into(),
                 }),
                 Job::Contract(pb::SignContractRequest {
