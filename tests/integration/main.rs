@@ -13,5 +13,6 @@ mod queries;
 mod restart;
 mod seed;
 mod server;
+mod simulate;
 mod store;
 mod taking;

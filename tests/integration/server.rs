@@ -33,7 +33,7 @@ fn serve_args(args: &[&str]) -> ServeArgs {
         .command
     {
         Command::Serve(a) => a,
-        Command::Admin(_) => panic!("not serve"),
+        other => panic!("not serve: {other:?}"),
     }
 }
 

@@ -51,6 +51,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Ops commands and queries against a running server (`daojia admin --help`).
     Admin(crate::admin_cli::AdminArgs),
+    /// Drive a simulated Fuzhou day of orders through the API and print its KPIs
+    /// (`daojia simulate --help`).
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// `daojia serve` options, as given.
@@ -335,8 +338,37 @@ mod tests {
         let argv = ["daojia", "serve"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
-            Command::Admin(_) => panic!("not serve"),
+            other => panic!("not serve: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_binary_parses_serve_admin_and_simulate() {
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv).map(|d| d.command);
+        assert!(matches!(
+            parse(&["daojia", "serve", "--insecure"]).unwrap(),
+            Command::Serve(_)
+        ));
+        let Command::Simulate(sim) = parse(&[
+            "daojia",
+            "simulate",
+            "--workers",
+            "30",
+            "--orders",
+            "60",
+            "--seed",
+            "9",
+        ])
+        .unwrap() else {
+            panic!("not simulate");
+        };
+        assert_eq!(
+            (sim.workers, sim.orders, sim.seed, sim.speed),
+            (30, 60, 9, 0.0)
+        );
+        assert!(sim.server.is_none() && sim.customers.is_none());
+        assert!(parse(&["daojia", "simulate", "--token", "t"]).is_err());
+        assert!(parse(&["daojia", "simulate", "--server", "x:1", "--data-dir", "d"]).is_err());
     }
 
     #[test]

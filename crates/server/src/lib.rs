@@ -30,6 +30,7 @@ pub mod read_models;
 mod server;
 pub mod settle;
 pub mod signal;
+pub mod simulate;
 pub mod status;
 pub mod store_slot;
 pub mod worker_app;

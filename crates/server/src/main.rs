@@ -8,6 +8,7 @@ use clap::Parser;
 use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
 use daojia_server::config::LogFormat;
 use daojia_server::config::TOKENS_ENV;
+use daojia_server::simulate::{self, SimulateArgs};
 use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
@@ -24,6 +25,33 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(args) => admin(args),
+        Command::Simulate(args) => simulate(args),
+    }
+}
+
+fn simulate(args: SimulateArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(simulate::run(args)) {
+        Ok(report) => match report.write(&mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("daojia simulate: cannot write the report: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("daojia simulate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
