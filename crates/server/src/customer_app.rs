@@ -141,17 +141,17 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let caller = caller(&request)?.clone();
         caller.require(Role::CustomerApp, "appeal credit")?;
         let r = request.into_inner();
-        let mut bad = Vec::new();
-        let subject = door::appellant("customer_id", &r.customer_id, &mut bad, Subject::Customer);
         let input = door::AppealInput {
             command_id: &r.command_id,
-            subject,
+            field: "customer_id",
+            appellant: &r.customer_id,
+            subject: Subject::Customer,
             appeal_id: &r.appeal_id,
             evidence_event_id: &r.evidence_event_id,
             text: r.text.clone(),
         };
         let store = self.store.get()?;
-        let reply = door::appeal(store, &self.clock, &caller, input, bad).await?;
+        let reply = door::appeal(store, &self.clock, &caller, input).await?;
         Ok(Response::new(reply))
     }
 

@@ -97,13 +97,18 @@ pub fn certificate_status(status: CertificateStatus) -> pb::CertificateStatus {
     }
 }
 
-/// An appeal's fields, from either app.
+/// An appeal as either app sends it: the appellant's id is in `field` (`customer_id` or
+/// `worker_id`) and `subject` makes the credit subject from it.
 #[derive(Debug)]
-pub struct AppealInput<'a> {
+pub struct AppealInput<'a, T> {
     /// The idempotency key as given.
     pub command_id: &'a str,
-    /// The appellant, already parsed (or `None` with its violation recorded).
-    pub subject: Option<Subject>,
+    /// The field holding the appellant's id, for violations.
+    pub field: &'static str,
+    /// The appellant's id as given.
+    pub appellant: &'a str,
+    /// Makes the credit subject from the parsed id.
+    pub subject: fn(T) -> Subject,
     /// The new appeal's id as given.
     pub appeal_id: &'a str,
     /// The evidence event as given.
@@ -112,25 +117,24 @@ pub struct AppealInput<'a> {
     pub text: String,
 }
 
-/// Files an appeal for `caller`.
-pub async fn appeal<S: EventStore>(
+/// Files an appeal for `caller`: every bad field is listed, then the domain decides on the
+/// appellant's credit stream.
+pub async fn appeal<S: EventStore, T: std::str::FromStr>(
     store: &S,
     clock: &Clock,
     caller: &Caller,
-    input: AppealInput<'_>,
-    mut bad: Vec<FieldViolation>,
+    input: AppealInput<'_, T>,
 ) -> Result<pb::AppealReply, ApiError> {
+    let mut bad = Vec::new();
     let command_id: Option<EventId> = id("command_id", input.command_id, &mut bad);
+    let subject = id(input.field, input.appellant, &mut bad).map(input.subject);
     let appeal_id: Option<AppealId> = id("appeal_id", input.appeal_id, &mut bad);
     let evidence: Option<EventId> = id("evidence_event_id", input.evidence_event_id, &mut bad);
     let (Some(command_id), Some(subject), Some(appeal_id), Some(evidence)) =
-        (command_id, input.subject, appeal_id, evidence)
+        (command_id, subject, appeal_id, evidence)
     else {
         return Err(ApiError::InvalidArgument(bad));
     };
-    if !bad.is_empty() {
-        return Err(ApiError::InvalidArgument(bad));
-    }
     let request = AdminRequest {
         command_id: CommandId::from_event_id(command_id),
         reason: input.text.clone(),
@@ -149,14 +153,4 @@ pub async fn appeal<S: EventStore>(
         stream_revision: done.revision.0,
         replayed: done.replayed,
     })
-}
-
-/// Parses the appellant's id for `subject`, recording a violation under `field` if bad.
-pub fn appellant<T: std::str::FromStr>(
-    field: &str,
-    value: &str,
-    bad: &mut Vec<FieldViolation>,
-    subject: impl FnOnce(T) -> Subject,
-) -> Option<Subject> {
-    id(field, value, bad).map(subject)
 }

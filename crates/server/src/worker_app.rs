@@ -182,17 +182,17 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         let caller = caller(&request)?.clone();
         caller.require(Role::WorkerApp, "appeal credit")?;
         let r = request.into_inner();
-        let mut bad = Vec::new();
-        let subject = door::appellant("worker_id", &r.worker_id, &mut bad, Subject::Worker);
         let input = door::AppealInput {
             command_id: &r.command_id,
-            subject,
+            field: "worker_id",
+            appellant: &r.worker_id,
+            subject: Subject::Worker,
             appeal_id: &r.appeal_id,
             evidence_event_id: &r.evidence_event_id,
             text: r.text.clone(),
         };
         let store = self.store.get()?;
-        let reply = door::appeal(store, &self.clock, &caller, input, bad).await?;
+        let reply = door::appeal(store, &self.clock, &caller, input).await?;
         Ok(Response::new(reply))
     }
 
