@@ -366,3 +366,62 @@ async fn a_store_that_cannot_open_stops_the_server_with_the_reason() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_only_listener_answers_in_plaintext_next_to_a_tls_server_and_nothing_else() {
+    let dir = tempdir();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let data_dir = dir.path().join("data");
+    let argv = [
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+        "--health-listen",
+        "127.0.0.1:0",
+    ];
+    let config = serve_args(&argv)
+        .resolve(Some(&format!("ops:{OPS_TOKEN}")))
+        .unwrap();
+    assert!(config.health_listen.is_some());
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let health_listener = tokio::net::TcpListener::bind(config.health_listen.unwrap())
+        .await
+        .unwrap();
+    let health_addr = health_listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(daojia_server::run_with(
+        listener,
+        Some(health_listener),
+        config,
+        async {
+            let _ = rx.await;
+        },
+    ));
+
+    // Plaintext, no token: health reaches SERVING once the store is open.
+    let plaintext = Endpoint::from_shared(format!("http://{health_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    wait_serving(plaintext.clone()).await;
+    // Nothing but health is served there, with or without a token.
+    let err = MetaClient::new(plaintext)
+        .server_info(with_bearer(ServerInfoRequest {}, OPS_TOKEN))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// window starts in) before matching them as one batch; 0 matches them as soon as seen.
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 0)]
     pub slot_batch_window_ms: u64,
+    /// Also serve grpc.health.v1 alone on this address, in plaintext and without
+    /// authentication, for probes that cannot speak TLS (Kubernetes `grpc:` probes); nothing
+    /// else is reachable there, so any address is allowed.
+    #[arg(long, value_name = "ADDR")]
+    pub health_listen: Option<SocketAddr>,
     /// Run on a simulated clock starting at this instant (RFC 3339, e.g.
     /// 2027-01-15T06:00:00Z) that only `Admin.SetClock` moves, instead of the system clock:
     /// for simulations (`daojia simulate --server`) and demos, never for production.
@@ -132,6 +137,8 @@ pub struct ServerConfig {
     pub query_wait: Duration,
     /// The built-in dispatcher's settings; `None` runs no dispatcher.
     pub dispatch: Option<DispatchConfig>,
+    /// Where to serve health alone in plaintext, if anywhere (`--health-listen`).
+    pub health_listen: Option<SocketAddr>,
     /// Run the reactor (credit rules and follow-ups). Always on for `daojia serve`; tests that
     /// check that a refused command appended nothing at all turn it off so that nothing else
     /// appends meanwhile.
@@ -270,6 +277,7 @@ impl ServeArgs {
                 ..DispatchConfig::default()
             }),
             reactor: true,
+            health_listen: self.health_listen,
         })
     }
 }

@@ -37,7 +37,7 @@ pub mod worker_app;
 
 pub use clock::Clock;
 pub use config::{Cli, Command, ServeArgs, ServerConfig};
-pub use server::{ServeError, run};
+pub use server::{ServeError, run, run_with};
 pub use status::ApiError;
 
 /// Generated daojia.v1 protobuf types, clients and servers.

@@ -82,12 +82,32 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let health_listener = match config.health_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(ServeError::Listener)?,
+        ),
+        None => None,
+    };
+    run_with(listener, health_listener, config, shutdown).await
+}
+
+/// [`run`] with the health-only listener (`--health-listen`) already bound by the caller, so
+/// that tests can bind it to port 0.
+pub async fn run_with(
+    listener: TcpListener,
+    health_listener: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let local = listener.local_addr().map_err(ServeError::Listener)?;
     if config.security.loopback_only() && !is_loopback(local) {
         return Err(ServeError::NotLoopback(local));
     }
 
     let (health, health_service) = tonic_health::server::health_reporter();
+    let health_only_service = health_service.clone();
     set_health(&health, ServingStatus::NotServing).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -194,6 +214,23 @@ pub async fn run(
     ));
     tracing::info!(addr = %local, mode, data_dir = %config.data_dir.display(), "listening");
 
+    // Health alone, in plaintext and without authentication, for probes that cannot speak
+    // TLS; it stops when draining starts (health has turned NOT_SERVING by then).
+    let health_only = match health_listener {
+        Some(health_listener) => {
+            let addr = health_listener.local_addr().map_err(ServeError::Listener)?;
+            let mut ended = streams_end.clone();
+            let server = Server::builder()
+                .add_service(health_only_service)
+                .serve_with_incoming_shutdown(TcpIncoming::from(health_listener), async move {
+                    let _ = ended.wait_for(|end| *end).await;
+                });
+            tracing::info!(%addr, "serving health alone in plaintext");
+            Some(tokio::spawn(server))
+        }
+        None => None,
+    };
+
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let serve = Box::pin(router.serve_with_incoming_shutdown(incoming, stop));
     let grace = config.shutdown_grace;
@@ -216,6 +253,13 @@ pub async fn run(
         tracing::warn!("connections past the grace period still hold the read models");
     }
     close_store(slot).await;
+    if let Some(task) = health_only {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the health-only listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the health-only listener's task failed"),
+        }
+    }
     served?;
     opened.map_err(|source| ServeError::OpenStore {
         dir: config.data_dir,

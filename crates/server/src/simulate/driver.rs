@@ -1145,6 +1145,7 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         query_wait: Duration::from_secs(30),
         dispatch: Some(DispatchConfig::default()),
         reactor: true,
+        health_listen: None,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
