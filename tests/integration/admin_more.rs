@@ -28,9 +28,10 @@ use daojia_store::{
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
+use crate::harness::as_;
 use crate::store::{TempDir, tempdir};
 
 const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
@@ -63,14 +64,6 @@ fn at(ms: i64) -> Option<pb::Timestamp> {
         seconds: ms.div_euclid(1_000),
         nanos: 0,
     })
-}
-
-fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 fn window() -> ServiceWindow {

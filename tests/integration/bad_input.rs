@@ -23,9 +23,10 @@ use daojia_store::{AllStart, Direction, EmbeddedStore, EventStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
+use crate::harness::as_;
 use crate::seed::{NewWorker, Seeder};
 use crate::store::{TempDir, tempdir};
 
@@ -288,14 +289,6 @@ impl BadInputServer {
         }
         self.task.take().unwrap().await.unwrap().unwrap();
     }
-}
-
-fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 /// One request of the table.

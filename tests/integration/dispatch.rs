@@ -17,9 +17,9 @@ use daojia_server::{Clock, Command, ServeError};
 use daojia_store::{EmbeddedStore, EventStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::Request;
 use tonic::transport::Channel;
 
+use crate::harness::as_;
 use crate::seed::{NewWorker, Seeder};
 use crate::store::{TempDir, tempdir};
 
@@ -57,14 +57,6 @@ fn at(ms: i64) -> Option<pb::Timestamp> {
         seconds: ms / 1_000,
         nanos: 0,
     })
-}
-
-fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 /// Registers `workers` contracted, certified workers, worker `n` living `n` km away.

@@ -117,3 +117,12 @@ pub(crate) async fn admin_cli(
     daojia_server::admin_cli::run(parsed, Some(token.into()), &mut out).await?;
     Ok(String::from_utf8(out).unwrap())
 }
+
+/// `message` with `authorization: Bearer <token>`.
+pub(crate) fn as_<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}

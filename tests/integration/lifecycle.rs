@@ -18,8 +18,8 @@ use daojia_server::{Cli, Clock, Command, ServeError};
 use daojia_store::{EmbeddedStore, EventStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::Streaming;
 use tonic::transport::Channel;
-use tonic::{Request, Streaming};
 
 use crate::seed::{NewWorker, Seeder};
 use crate::store::{TempDir, tempdir};
@@ -55,13 +55,7 @@ pub(crate) fn at(ms: i64) -> Option<pb::Timestamp> {
     })
 }
 
-pub(crate) fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+pub(crate) use crate::harness::as_;
 
 pub(crate) async fn seed(dir: &TempDir) {
     let store = EmbeddedStore::open(dir.path().join("data")).unwrap();

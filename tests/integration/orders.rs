@@ -16,6 +16,7 @@ use tonic_types::StatusExt;
 
 use daojia_store::{Direction, EmbeddedStore, EventId, EventStore, StreamStart};
 
+use crate::harness::as_;
 use crate::store::{TempDir, tempdir};
 
 const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
@@ -104,14 +105,6 @@ impl OrderServer {
         let store = EmbeddedStore::open(dir.path().join("data")).unwrap();
         (dir, store)
     }
-}
-
-fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 fn id(n: u128) -> String {

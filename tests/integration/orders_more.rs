@@ -23,9 +23,10 @@ use daojia_store::{Direction, EmbeddedStore, EventStore, StreamStart};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
+use crate::harness::as_;
 use crate::store::{TempDir, tempdir};
 
 const CUSTOMER_TOKEN: &str = "customer-token-0123456789";
@@ -65,14 +66,6 @@ fn here() -> Option<pb::LatLon> {
         lat: 27.95,
         lon: 116.36,
     })
-}
-
-fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 fn refused(status: &Status, code: Code, reason: &str) {

@@ -9,8 +9,8 @@ use daojia_server::pb::{self};
 use daojia_server::{Clock, ServeError};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
 use crate::store::{TempDir, tempdir};
@@ -119,13 +119,7 @@ pub(crate) fn post_request(customer: u128, order: u128) -> pb::PostOrderRequest 
     }
 }
 
-pub(crate) fn as_<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+pub(crate) use crate::harness::as_;
 
 pub(crate) fn id(n: u128) -> String {
     daojia_domain::OrderId::from_u128(n).to_string()
