@@ -35,11 +35,13 @@ use std::time::Duration;
 
 use daojia_domain::credit::CreditCommand;
 use daojia_domain::followups::{self, FollowUpCommand, FollowUpPolicy, TriggerEvent};
-use daojia_domain::{DomainError, Timestamp};
+use daojia_domain::ids::CREDIT_RULES_STREAM;
+use daojia_domain::{DomainError, RuleSet, Timestamp};
 use daojia_projections::decode::{self, DomainRecord, Skip};
 use daojia_store::{
-    AllOptions, Direction, EventStore, EventSubscription, ExpectedRevision, Position,
-    ProposedEvent, RecordedEvent, StoreError, StreamStart, SubscribeFrom, SubscriptionItem,
+    AllOptions, CurrentRevision, Direction, EventStore, EventSubscription, ExpectedRevision,
+    Position, ProposedEvent, RecordedEvent, StoreError, StreamStart, SubscribeFrom,
+    SubscriptionItem,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -125,6 +127,7 @@ async fn run<S>(
     S: EventStore + Clone + Send + Sync + 'static,
 {
     let caller = reactor_caller();
+    let mut rules = Rules::default();
     let mut pause = RETRY_FIRST;
     // The last event reacted to.
     let mut done = loop {
@@ -177,7 +180,7 @@ async fn run<S>(
                 }
             };
             loop {
-                match react(&store, &clock, &caller, &event).await {
+                match react(&store, &clock, &caller, &mut rules, &event).await {
                     Ok(()) => break,
                     Err(e) if !may_pass(&e) => {
                         tracing::error!(
@@ -294,14 +297,13 @@ async fn save_checkpoint<S: EventStore>(store: &S, done: Position) {
 fn reactions(
     event: &RecordedEvent,
     record: &DomainRecord,
-    rules_from: &RuleSource,
+    rules: Option<&RuleSet>,
     now: Timestamp,
 ) -> Vec<AdminRequest> {
     let evidence = decode::event_id(event);
     let seed = evidence.uuid().as_u128();
     let mut out = Vec::new();
-    if let (DomainRecord::Order(_, order_event), RuleSource::Current(rules)) = (record, rules_from)
-    {
+    if let (DomainRecord::Order(_, order_event), Some(rules)) = (record, rules) {
         for found in daojia_domain::credit::assess(rules, evidence, order_event) {
             out.push(AdminRequest {
                 command_id: CommandId::derived(
@@ -341,12 +343,23 @@ fn reactions(
     out
 }
 
-/// Where the rules come from for one reaction.
-enum RuleSource {
-    /// The current published rule set (or the built-in proposal).
-    Current(daojia_domain::RuleSet),
-    /// Not an order event: no rule to assess.
-    NotNeeded,
+/// The current credit rule set, read again only when its stream has moved.
+#[derive(Default)]
+struct Rules(Option<(CurrentRevision, RuleSet)>);
+
+impl Rules {
+    async fn current<S: EventStore>(&mut self, store: &S) -> Result<&RuleSet, ApiError> {
+        let revision = store.stream_revision(CREDIT_RULES_STREAM).await?;
+        let stale = self.0.as_ref().is_none_or(|(known, _)| *known != revision);
+        if stale {
+            self.0 = Some((revision, admin::current_rules(store).await?));
+        }
+        Ok(&self
+            .0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("just set"))
+            .1)
+    }
 }
 
 /// Carries out every reaction `event` calls for; `Err` only for failures worth retrying.
@@ -354,6 +367,7 @@ async fn react<S: EventStore>(
     store: &S,
     clock: &Clock,
     caller: &Caller,
+    rules: &mut Rules,
     event: &RecordedEvent,
 ) -> Result<(), ApiError> {
     let record = match decode::decode(event) {
@@ -367,12 +381,13 @@ async fn react<S: EventStore>(
             return Ok(());
         }
     };
-    let rules = match &record {
-        DomainRecord::Order(..) => RuleSource::Current(admin::current_rules(store).await?),
-        _ => RuleSource::NotNeeded,
+    let current = match &record {
+        DomainRecord::Order(..) => Some(rules.current(store).await?),
+        _ => None,
     };
     // Due times count from when the server reacts, on the same clock as every command.
-    for request in reactions(event, &record, &rules, clock.now()) {
+    let requests = reactions(event, &record, current, clock.now());
+    for request in requests {
         match admin::execute(store, clock, caller, request).await {
             Ok(done) if !done.replayed => tracing::info!(
                 position = done.position.0, events = ?done.event_types, cause = event.position.0,
