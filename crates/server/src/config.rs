@@ -54,6 +54,9 @@ pub enum Command {
     /// Drive a simulated Fuzhou day of orders through the API and print its KPIs
     /// (`daojia simulate --help`).
     Simulate(crate::simulate::SimulateArgs),
+    /// Export the event log over the EventStoreDB protocol to JSON lines or parquet,
+    /// resumably (`daojia export --help`).
+    Export(crate::export::ExportArgs),
 }
 
 /// `daojia serve` options, as given.

@@ -1,13 +1,14 @@
 //! The `daojia` binary: parses the command line, sets up logging, binds the listener and hands
 //! over to the library (STYLE.md rule 4).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
 use daojia_server::config::LogFormat;
 use daojia_server::config::TOKENS_ENV;
+use daojia_server::export::{self, ExportArgs};
 use daojia_server::simulate::{self, SimulateArgs};
 use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
@@ -26,6 +27,38 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Admin(args) => admin(args),
         Command::Simulate(args) => simulate(args),
+        Command::Export(args) => export(args),
+    }
+}
+
+fn export(args: ExportArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = args.json;
+    let env_token = std::env::var(export::TOKEN_ENV).ok();
+    let draw = std::io::stderr().is_terminal();
+    match runtime.block_on(export::run(args, env_token, draw)) {
+        Ok(summary) => {
+            eprintln!("{}", summary.line());
+            let mut stdout = std::io::stdout().lock();
+            if json && let Err(e) = writeln!(stdout, "{}", summary.json()) {
+                eprintln!("daojia export: cannot write the summary: {e}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("daojia export: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -11,14 +11,18 @@
 //! for users in the server crate's README.
 
 pub mod checkpoint;
+mod driver;
 pub mod progress;
 pub mod record;
 pub mod sink;
+pub mod source;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde_json::json;
+
+pub use self::driver::run;
 
 /// The environment variable holding the bearer token when `--token` is not given.
 pub const TOKEN_ENV: &str = "DAOJIA_TOKEN";
