@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use base64::Engine as _;
+use bytes::Bytes;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// 100 ns ticks per second (EventStoreDB's `created` unit, counted from the Unix epoch).
@@ -26,9 +27,9 @@ pub struct Record {
     /// Content type of `data` (`application/json` or `application/octet-stream`).
     pub content_type: String,
     /// The payload bytes.
-    pub data: Vec<u8>,
+    pub data: Bytes,
     /// The custom metadata bytes.
-    pub metadata: Vec<u8>,
+    pub metadata: Bytes,
 }
 
 impl Record {
@@ -117,8 +118,8 @@ mod tests {
             event_type: "OrderPosted".into(),
             created_ticks: 17_999_928_001_234_567,
             content_type: "application/json".into(),
-            data: b"{\n  \"a\": [1, 2]\n}".to_vec(),
-            metadata: b"{\"actor\":\"x\"}".to_vec(),
+            data: Bytes::from_static(b"{\n  \"a\": [1, 2]\n}"),
+            metadata: Bytes::from_static(b"{\"actor\":\"x\"}"),
         }
     }
 
@@ -142,8 +143,8 @@ mod tests {
     fn binary_or_unparsable_payloads_are_base64() {
         let mut r = record();
         r.content_type = "application/octet-stream".into();
-        r.data = vec![0, 159, 146, 150];
-        r.metadata = b"not json".to_vec();
+        r.data = Bytes::from_static(&[0, 159, 146, 150]);
+        r.metadata = Bytes::from_static(b"not json");
         let mut out = Vec::new();
         r.write_json_line(&mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

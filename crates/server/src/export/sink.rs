@@ -605,8 +605,8 @@ mod tests {
             event_type: "OrderPosted".into(),
             created_ticks: 17_999_928_000_000_000 + position as i64,
             content_type: "application/json".into(),
-            data: format!("{{\"n\":{position}}}").into_bytes(),
-            metadata: b"{}".to_vec(),
+            data: format!("{{\"n\":{position}}}").into_bytes().into(),
+            metadata: bytes::Bytes::from_static(b"{}"),
         }
     }
 
