@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 
 use base64::Engine as _;
-use bytes::Bytes;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 
 /// 100 ns ticks per second (EventStoreDB's `created` unit, counted from the Unix epoch).
 pub const TICKS_PER_SECOND: i64 = 10_000_000;
