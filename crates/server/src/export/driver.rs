@@ -48,11 +48,28 @@ pub async fn run(
     let mut exported = 0_u64;
     let limit = args.max_events.unwrap_or(u64::MAX);
     let mut next = resumed_at.unwrap_or(args.from);
+    // A failed read (server gone, stream cut) still commits what was written before it, so a
+    // rerun continues from there; a failed write commits nothing more.
+    let mut read_error = None;
     'pages: while exported < limit {
-        let mut page = source.read_page(next, args.page_size, &filter).await?;
+        let mut page = match source.read_page(next, args.page_size, &filter).await {
+            Ok(page) => page,
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        };
         let mut received = 0_u64;
         let page_start = last_seen;
-        while let Some(record) = page.next().await? {
+        loop {
+            let record = match page.next().await {
+                Ok(Some(record)) => record,
+                Ok(None) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break 'pages;
+                }
+            };
             received += 1;
             if last_seen.is_some_and(|p| record.position <= p) {
                 continue; // the inclusive start of a page, or of a resume
@@ -77,6 +94,9 @@ pub async fn run(
     }
     sink.commit(last_seen)?;
     progress.finish();
+    if let Some(e) = read_error {
+        return Err(e);
+    }
     let checkpoint = sink.checkpoint();
     Ok(Summary {
         events: checkpoint.events - start_events,
