@@ -15,6 +15,11 @@ use daojia_server::{Cli, Clock, Command};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::RowAccessor;
 use serde_json::{Value, json};
+use tokio_stream::StreamExt;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::harness::{Serve, Started, as_};
 use crate::store::{TempDir, tempdir};
@@ -114,15 +119,7 @@ impl Fixture {
                 )),
             },
         ];
-        let reply = StreamsClient::new(self.server.channel.clone())
-            .append(as_(ADMIN_TOKEN, tokio_stream::iter(messages)))
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(
-            matches!(reply.result, Some(append_resp::Result::Success(_))),
-            "{reply:?}"
-        );
+        append_one(&self.server.channel, messages).await;
         self.sent.push(Sent {
             stream: stream.into(),
             event_type: event_type.into(),
@@ -174,6 +171,18 @@ impl Fixture {
         argv.extend(args);
         run_export(&argv).await
     }
+}
+
+async fn append_one(channel: &Channel, messages: Vec<AppendReq>) {
+    let reply = StreamsClient::new(channel.clone())
+        .append(as_(ADMIN_TOKEN, tokio_stream::iter(messages)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        matches!(reply.result, Some(append_resp::Result::Success(_))),
+        "{reply:?}"
+    );
 }
 
 async fn run_export(argv: &[&str]) -> Result<Summary, ExportError> {
@@ -633,4 +642,126 @@ async fn bad_input_fails_clearly_and_loses_nothing() {
     let lines = jsonl(&out);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["position"].as_u64().unwrap().to_string(), second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_servers_are_exported_with_the_ca_certificate() {
+    let dir = tempdir();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    fs::write(&cert_path, cert.pem()).unwrap();
+    fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    let argv = [
+        "daojia",
+        "serve",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ];
+    let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+        panic!("not serve")
+    };
+    let tokens = format!("admin:{ADMIN_TOKEN}:root,analytics:{ANALYTICS_TOKEN}:ana");
+    let config = args.resolve(Some(&tokens)).unwrap();
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daojia_server::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(cert.pem()))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut updates = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(update) = updates.next().await {
+        if update.unwrap().status == ServingStatus::Serving as i32 {
+            break;
+        }
+    }
+    let messages = vec![
+        AppendReq {
+            content: Some(append_req::Content::Options(append_req::Options {
+                stream_identifier: Some(StreamIdentifier {
+                    stream_name: b"order-tls".to_vec().into(),
+                }),
+                expected_stream_revision: Some(options::ExpectedStreamRevision::NoStream(
+                    Empty {},
+                )),
+            })),
+        },
+        AppendReq {
+            content: Some(append_req::Content::ProposedMessage(
+                append_req::ProposedMessage {
+                    id: Some(Uuid {
+                        value: Some(uuid::Value::String(
+                            "00000000-0000-4000-8000-00000000aaaa".into(),
+                        )),
+                    }),
+                    metadata: [
+                        ("type".to_owned(), "OrderPosted".to_owned()),
+                        ("content-type".to_owned(), "application/json".to_owned()),
+                    ]
+                    .into(),
+                    custom_metadata: Default::default(),
+                    data: b"{}".to_vec().into(),
+                },
+            )),
+        },
+    ];
+    append_one(&channel, messages).await;
+
+    let out = dir.path().join("tls.jsonl");
+    let server = format!("https://localhost:{port}");
+    let base = ["daojia", "export", "--server", &server, "--format", "jsonl"];
+    let mut without_ca = base.to_vec();
+    without_ca.extend(["--out", out.to_str().unwrap(), "--token", ANALYTICS_TOKEN]);
+    let err = run_export(&without_ca).await.unwrap_err();
+    assert!(err.to_string().contains("--ca-cert"), "{err}");
+
+    let mut with_ca = without_ca.clone();
+    with_ca.extend(["--tls-ca", cert_path.to_str().unwrap()]);
+    let summary = run_export(&with_ca).await.unwrap();
+    assert_eq!(summary.events, 1);
+    assert_eq!(jsonl(&out)[0]["stream"], "order-tls");
+
+    // Basic credentials in an EventStoreDB connection string, TLS by default.
+    let esdb = format!("esdb://ana:{ANALYTICS_TOKEN}@localhost:{port}");
+    let out2 = dir.path().join("esdb.jsonl");
+    let argv = [
+        "daojia",
+        "export",
+        "--server",
+        &esdb,
+        "--format",
+        "jsonl",
+        "--out",
+        out2.to_str().unwrap(),
+        "--ca-cert",
+        cert_path.to_str().unwrap(),
+    ];
+    assert_eq!(run_export(&argv).await.unwrap().events, 1);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }
