@@ -535,7 +535,7 @@ async fn batch_appends_accumulate_parts_keep_order_and_pack_errors_as_any() {
 
     use batch_append_resp::success::CurrentRevisionOption as C;
     let ok = |r: &BatchAppendResp| match &r.result {
-        Some(batch_append_resp::Result::Success(s)) => s.current_revision_option.clone(),
+        Some(batch_append_resp::Result::Success(s)) => s.current_revision_option,
         other => panic!("expected success, got {other:?}"),
     };
     assert_eq!(ok(get(1)), Some(C::CurrentRevision(2)));
