@@ -706,9 +706,7 @@ async fn tls_servers_are_exported_with_the_ca_certificate() {
                 stream_identifier: Some(StreamIdentifier {
                     stream_name: b"order-tls".to_vec().into(),
                 }),
-                expected_stream_revision: Some(options::ExpectedStreamRevision::NoStream(
-                    Empty {},
-                )),
+                expected_stream_revision: Some(options::ExpectedStreamRevision::NoStream(Empty {})),
             })),
         },
         AppendReq {
