@@ -17,10 +17,12 @@ other's events, and a rerun against the same server does not see the last run's.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import re
 import sys
+import threading
 import unittest
 import uuid
 
@@ -251,6 +253,54 @@ class Appends(ClientTest):
         self.client.set_stream_metadata(stream, metadata={"k": 1})
         self.assertEqual(self.client.get_commit_position(), position)
         self.assertGreater(self.client.get_commit_position(filter_exclude=()), position)
+
+
+    def test_a_retry_after_later_appends_still_answers_the_first_result(self):
+        stream = fresh_stream()
+        first = event()
+        p1 = self.append(stream, [first], StreamState.NO_STREAM)
+        self.append(stream, [event()], 0)
+        # The same id at the same expectation (no stream): the original result, nothing new.
+        self.assertEqual(self.append(stream, [first], StreamState.NO_STREAM), p1)
+        self.assertEqual(len(self.read(stream)), 2)
+
+    def test_a_retry_that_only_partly_matches_is_a_wrong_version(self):
+        stream = fresh_stream()
+        events = [event(), event()]
+        self.append(stream, events, StreamState.NO_STREAM)
+        with self.assertRaises(WrongCurrentVersion):
+            self.append(stream, [*events, event()], StreamState.NO_STREAM)
+        self.assertEqual(len(self.read(stream)), 2)
+
+    def test_binary_and_empty_payloads_and_the_recorded_time(self):
+        stream = fresh_stream()
+        blob = NewEvent(
+            type=f"PyT{RUN}Blob",
+            data=bytes(range(256)),
+            metadata=b"\x00\xff",
+            content_type="application/octet-stream",
+        )
+        empty = NewEvent(type=f"PyT{RUN}Empty", data=b"")
+        before = dt.datetime.now(dt.timezone.utc)
+        self.append(stream, [blob, empty])
+        got_blob, got_empty = self.read(stream)
+        self.assertEqual(got_blob.data, blob.data)
+        self.assertEqual(got_blob.metadata, blob.metadata)
+        self.assertEqual(got_blob.content_type, "application/octet-stream")
+        self.assertEqual((got_empty.data, got_empty.metadata), (b"", b""))
+        # `created` is 100 ns ticks since the Unix epoch: the clients turn it into the time.
+        recorded = got_blob.recorded_at
+        if recorded.tzinfo is None:
+            recorded = recorded.astimezone()
+        self.assertLess(abs((recorded - before).total_seconds()), 60, recorded)
+
+    def test_a_large_batch_is_one_atomic_append(self):
+        stream = fresh_stream()
+        events = [event() for _ in range(500)]
+        position = self.append(stream, events, StreamState.NO_STREAM)
+        recorded = self.read(stream)
+        self.assertEqual(ids(recorded), ids(events))
+        self.assertEqual(recorded[-1].commit_position, position)
 
 
 class Reads(ClientTest):
@@ -507,6 +557,83 @@ class Subscriptions(ClientTest):
         self.assertGreater(checkpoints[-1], start)
 
 
+    def test_no_gap_or_repeat_from_history_to_live_under_concurrent_appends(self):
+        stream = fresh_stream()
+        history = [event() for _ in range(300)]
+        self.append(stream, history)
+        live = [event() for _ in range(300)]
+        sub = self.client.subscribe_to_all(timeout=60, **self.stream_filter(stream))
+        writer_error: list[BaseException] = []
+
+        def writer():
+            try:
+                for i in range(0, len(live), 3):
+                    self.append(stream, live[i : i + 3])
+            except BaseException as e:  # noqa: BLE001 - reported by the test thread
+                writer_error.append(e)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        got = [next(sub) for _ in range(len(history) + len(live))]
+        thread.join()
+        sub.stop()
+        self.assertEqual(writer_error, [])
+        self.assertEqual(ids(got), ids(history + live))
+        self.assertEqual([e.stream_position for e in got], list(range(600)))
+
+    def test_checkpoints_while_catching_up_and_resuming_from_one_loses_nothing(self):
+        stream = fresh_stream()
+        start = self.append(stream, event("Before"))
+        end = self.append(stream, [event("Unwanted") for _ in range(20)])
+        wanted = f"PyT{RUN}Resumed{uuid.uuid4().hex[:6]}"
+        sub = self.client.subscribe_to_all(
+            commit_position=start,
+            filter_include=[wanted],
+            include_checkpoints=True,
+            include_caught_up=True,
+            window_size=4,
+            checkpoint_interval_multiplier=1,
+            timeout=DEADLINE_S,
+        )
+        checkpoints = []
+        for item in sub:
+            if isinstance(item, CaughtUp):
+                break
+            self.assertIsInstance(item, Checkpoint)
+            checkpoints.append(item.commit_position)
+        sub.stop()
+        self.assertTrue(checkpoints, "no checkpoint while catching up over 20 unmatched events")
+        self.assertEqual(checkpoints, sorted(checkpoints))
+        self.assertTrue(all(start <= c for c in checkpoints), (start, checkpoints))
+        # A consumer that stored the last checkpoint resumes from it (exclusive) and gets the
+        # next matching event, appended right after: nothing between is lost.
+        new = NewEvent(type=wanted, data=b"{}")
+        position = self.append(stream, new)
+        self.assertLess(checkpoints[-1], position)
+        resumed = self.client.subscribe_to_all(
+            commit_position=checkpoints[-1], filter_include=[wanted], timeout=DEADLINE_S
+        )
+        got = next(resumed)
+        resumed.stop()
+        self.assertEqual((got.id, got.commit_position), (new.id, position))
+        self.assertGreater(position, end)
+
+    def test_caught_up_comes_at_once_when_there_is_no_history(self):
+        stream = fresh_stream()
+        position = self.append(stream, event())
+        sub = self.client.subscribe_to_all(
+            commit_position=position,
+            include_caught_up=True,
+            timeout=DEADLINE_S,
+            **self.stream_filter(stream),
+        )
+        self.assertIsInstance(next(sub), CaughtUp)
+        new = event()
+        self.append(stream, new)
+        self.assertEqual(next(sub).id, new.id)
+        sub.stop()
+
+
 class Deletes(ClientTest):
     def test_delete_then_not_found_then_append_reopens_with_continued_revisions(self):
         stream = fresh_stream()
@@ -665,6 +792,28 @@ class Metadata(ClientTest):
         self.append(stream, events)
         self.client.set_stream_metadata(stream, metadata={"$tb": 2})
         self.assertEqual(ids(self.read(stream)), ids(events[2:]))
+
+
+class ClusterServices(ClientTest):
+    def test_gossip_has_one_leader_member_at_the_servers_address(self):
+        members = self.client.read_gossip()
+        self.assertEqual(len(members), 1, members)
+        self.assertEqual(members[0].state, "NODE_STATE_LEADER")
+        self.assertEqual(members[0].port, int(env("DAOJIA_ESDB_ADDR").rsplit(":", 1)[1]))
+
+    def test_two_seeds_discover_the_leader_through_gossip_then_work(self):
+        addr = env("DAOJIA_ESDB_ADDR")
+        client = Client(f"{SCHEME}://{addr},{addr}?Tls=false&MaxDiscoverAttempts=2")
+        try:
+            stream = fresh_stream()
+            new = event()
+            client.append_to_stream(stream, events=[new], current_version=StreamState.NO_STREAM)
+            self.assertEqual(ids(client.get_stream(stream)), [new.id])
+        finally:
+            client.close()
+
+    def test_persistent_subscriptions_list_is_empty(self):
+        self.assertEqual(list(self.client.list_subscriptions()), [])
 
 
 class Tls(unittest.TestCase):
