@@ -133,15 +133,16 @@ show_log_and_record() { # NAME WHAT
 start_server insecure --insecure
 insecure_addr=$ADDR
 
-# TLS with a self-signed certificate for localhost and two tokens, `ROLE TOKEN ACTOR`.
+# TLS with a self-signed certificate for localhost and three tokens, `ROLE TOKEN ACTOR`.
 command -v openssl >/dev/null || die "openssl is needed to make the TLS test certificate"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null || die "openssl req"
 admin_token=$(openssl rand -hex 24)
 analytics_token=$(openssl rand -hex 24)
-printf 'admin %s py-admin\nanalytics %s py-analytics\n' "$admin_token" "$analytics_token" \
-    >"$work/tokens"
+customer_token=$(openssl rand -hex 24)
+printf 'admin %s py-admin\nanalytics %s py-analytics\ncustomer-app %s py-customer\n' \
+    "$admin_token" "$analytics_token" "$customer_token" >"$work/tokens"
 start_server tls --tokens "$work/tokens" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
 tls_port=${ADDR##*:}
 
@@ -154,6 +155,7 @@ for pkg in "${packages[@]}"; do
             DAOJIA_TLS_ADDR="localhost:$tls_port" DAOJIA_TLS_CA="$work/cert.pem" \
             DAOJIA_TLS_ADMIN="py-admin:$admin_token" \
             DAOJIA_TLS_ANALYTICS="py-analytics:$analytics_token" \
+            DAOJIA_TLS_OTHER="py-customer:$customer_token" \
             "$(venv_python "$pkg")" test_esdb_clients.py); then
         show_log_and_record insecure "the client tests with $pkg"
     fi

@@ -10,6 +10,7 @@ which starts the servers and sets:
   DAOJIA_TLS_CA         the server's self-signed certificate (PEM), the client's root cert
   DAOJIA_TLS_ADMIN      ACTOR:TOKEN of an admin token
   DAOJIA_TLS_ANALYTICS  ACTOR:TOKEN of an analytics token
+  DAOJIA_TLS_OTHER      ACTOR:TOKEN of a token of another role (customer-app)
 
 Every stream and event type is named after a fresh run id, so the tests do not see each
 other's events, and a rerun against the same server does not see the last run's.
@@ -152,6 +153,11 @@ class ClientTest(unittest.TestCase):
     def read_all(self, **kw) -> list:
         return list(self.client.read_all(timeout=DEADLINE_S, **kw))
 
+    def our_commit_position(self) -> int:
+        """The commit position of the last event this run appended (by event type: the
+        server's own tasks, such as the reactor's checkpoints, append now and then)."""
+        return self.client.get_commit_position(filter_include=[f"PyT{RUN}.*"])
+
     def stream_filter(self, stream: str) -> dict:
         """Filter options matching exactly one stream by name (a regex)."""
         return {"filter_include": [re.escape(stream)], "filter_by_stream_name": True}
@@ -237,7 +243,7 @@ class Appends(ClientTest):
                     self.assertEqual(again, first)
                     before = 1 if expectation == "exact" else 0
                     self.assertEqual(len(self.read(stream)), before + (2 if batch else 1))
-                    self.assertEqual(self.client.get_commit_position(), first)
+                    self.assertEqual(self.our_commit_position(), first)
 
     def test_an_empty_batch_with_any_is_accepted(self):
         stream = fresh_stream()
@@ -245,15 +251,26 @@ class Appends(ClientTest):
         self.append(stream, [], StreamState.ANY)
         self.assertEqual(len(self.read(stream)), 1)
 
-    def test_get_commit_position_is_the_last_non_system_append(self):
+    def test_get_commit_position_is_the_last_non_system_event(self):
         stream = fresh_stream()
         position = self.append(stream, [event(), event()])
-        self.assertEqual(self.client.get_commit_position(), position)
-        # A metadata event ($metadata in $$stream) is later, but excluded by the default filter.
+        self.assertEqual(self.our_commit_position(), position)
+        # The server's own background tasks may have appended since: the answer is the
+        # position of the last non-system event there is.
+        head = self.client.get_commit_position()
+        self.assertGreaterEqual(head, position)
+        (at_head,) = self.read_all(commit_position=head, limit=1, filter_exclude=())
+        self.assertEqual(at_head.commit_position, head)
+        self.assertFalse(at_head.type.startswith("$"))
+        # A metadata event ($metadata in $$stream) comes later but is a system event.
         self.client.set_stream_metadata(stream, metadata={"k": 1})
-        self.assertEqual(self.client.get_commit_position(), position)
-        self.assertGreater(self.client.get_commit_position(filter_exclude=()), position)
-
+        (meta,) = self.read_all(backwards=True, limit=1, filter_exclude=())
+        self.assertEqual((meta.stream_name, meta.type), (f"$${stream}", "$metadata"))
+        self.assertNotEqual(self.client.get_commit_position(), meta.commit_position)
+        self.assertGreaterEqual(
+            self.client.get_commit_position(filter_exclude=()), meta.commit_position
+        )
+        self.assertEqual(self.our_commit_position(), position)
 
     def test_a_retry_after_later_appends_still_answers_the_first_result(self):
         stream = fresh_stream()
@@ -618,6 +635,31 @@ class Subscriptions(ClientTest):
         self.assertEqual((got.id, got.commit_position), (new.id, position))
         self.assertGreater(position, end)
 
+    # Known gap (reported): while catching up, daojia sends one checkpoint per page of history
+    # read (so one here), not one every `window × multiplier` events considered as EventStoreDB
+    # and crates/server/README.md say. Unexpected success: remove the marker.
+    @unittest.expectedFailure
+    def test_catch_up_checkpoints_come_every_window_times_multiplier_considered_events(self):
+        stream = fresh_stream()
+        start = self.append(stream, event("Before"))
+        self.append(stream, [event("Unwanted") for _ in range(20)])
+        sub = self.client.subscribe_to_all(
+            commit_position=start,
+            filter_include=[f"PyT{RUN}NeverWritten"],
+            include_checkpoints=True,
+            include_caught_up=True,
+            window_size=4,
+            checkpoint_interval_multiplier=1,
+            timeout=DEADLINE_S,
+        )
+        checkpoints = []
+        for item in sub:
+            if isinstance(item, CaughtUp):
+                break
+            checkpoints.append(item.commit_position)
+        sub.stop()
+        self.assertGreaterEqual(len(checkpoints), 4, checkpoints)
+
     def test_caught_up_comes_at_once_when_there_is_no_history(self):
         stream = fresh_stream()
         position = self.append(stream, event())
@@ -871,6 +913,15 @@ class Tls(unittest.TestCase):
         finally:
             admin.close()
             analytics.close()
+
+    def test_other_roles_may_not_even_read(self):
+        client = self.client(env("DAOJIA_TLS_OTHER"))
+        try:
+            self.assert_refused(
+                lambda: list(client.read_all(limit=1)), AccessDenied, "PERMISSION_DENIED"
+            )
+        finally:
+            client.close()
 
     def test_a_wrong_password_is_refused(self):
         actor, token = env("DAOJIA_TLS_ANALYTICS").split(":", 1)
