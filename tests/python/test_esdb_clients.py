@@ -125,11 +125,6 @@ def ids(events) -> list[uuid.UUID]:
     return [e.id for e in events]
 
 
-def real_events(items) -> list:
-    """Recorded events only (no checkpoints or caught-up markers)."""
-    return [e for e in items if not isinstance(e, (Checkpoint, CaughtUp))]
-
-
 class ClientTest(unittest.TestCase):
     client: Client
 
