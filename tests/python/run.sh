@@ -112,7 +112,7 @@ start_server() {
     local pid=$!
     server_pids+=("$pid")
     local deadline=$((SECONDS + 120))
-    until grep -q 'event store open, serving' "$log"; do
+    until grep -qs 'event store open, serving' "$log"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 20 "$log" >&2
             die "server $name exited before serving (log above)"

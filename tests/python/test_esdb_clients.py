@@ -630,10 +630,6 @@ class Subscriptions(ClientTest):
         self.assertEqual((got.id, got.commit_position), (new.id, position))
         self.assertGreater(position, end)
 
-    # Known gap (reported): while catching up, daojia sends one checkpoint per page of history
-    # read (so one here), not one every `window × multiplier` events considered as EventStoreDB
-    # and crates/server/README.md say. Unexpected success: remove the marker.
-    @unittest.expectedFailure
     def test_catch_up_checkpoints_come_every_window_times_multiplier_considered_events(self):
         stream = fresh_stream()
         start = self.append(stream, event("Before"))
@@ -737,11 +733,6 @@ class DeleteCornersAsInEventStoreDB(ClientTest):
         with self.assertRaises(NotFound):
             self.client.tombstone_stream(fresh_stream(), current_version=StreamState.EXISTS)
 
-    # Known gap (reported): daojia deletes a stream that never existed with `any` or
-    # `no_stream` (and writes its `$tb` metadata); EventStoreDB answers WrongExpectedVersion
-    # with actual version -1, which the clients raise as not found. When daojia matches, this
-    # fails as an unexpected success: remove the marker.
-    @unittest.expectedFailure
     def test_deleting_a_missing_stream_with_any_or_no_stream_is_not_found(self):
         for expected in (StreamState.ANY, StreamState.NO_STREAM):
             with self.assertRaises(NotFound):
@@ -789,10 +780,6 @@ class DeleteCornersAsInEventStoreDB(ClientTest):
         # EventStoreDB still accepts metadata writes to a tombstoned stream.
         self.client.set_stream_metadata(stream, metadata={"x": 1}, current_version=StreamState.ANY)
 
-    # Known gap (reported): after a tombstone, EventStoreDB answers reads of the metastream
-    # `$$<stream>` with "is deleted" (StreamIsDeleted); daojia answers stream not found, and
-    # once metadata is written again, the metadata. Unexpected success: remove the marker.
-    @unittest.expectedFailure
     def test_tombstoning_hides_the_metadata(self):
         stream = fresh_stream()
         self.append(stream, [event()])
