@@ -18,11 +18,16 @@ use crate::auth::{Caller, TokenTable};
 use crate::status::ApiError;
 
 /// gRPC path prefixes reachable without a token: load balancers and `grpcurl` need them before
-/// they hold any credentials, and they reveal nothing about the data.
-pub const PUBLIC_PATH_PREFIXES: [&str; 3] = [
+/// they hold any credentials, and they reveal nothing about the data. The EventStoreDB
+/// clients' connection handshake is public too, as in EventStoreDB: the Rust `kurrentdb`
+/// client calls `ServerFeatures` without credentials on every (re)connect and fails to connect
+/// if it is refused, and gossip (which node is the leader) comes before any other call.
+pub const PUBLIC_PATH_PREFIXES: [&str; 5] = [
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
+    "/event_store.client.server_features.ServerFeatures/",
+    "/event_store.client.gossip.Gossip/",
 ];
 
 /// How requests are authenticated.
