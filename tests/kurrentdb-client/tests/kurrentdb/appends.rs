@@ -265,3 +265,94 @@ async fn batch_append_writes_reports_and_refuses_like_append() {
     .unwrap();
     assert_eq!(events.iter().map(n_of).collect::<Vec<_>>(), [0, 1, 2, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_appends_check_the_expectation_and_write_nothing() {
+    let server = Server::insecure().await;
+    let client = server.client();
+    let none: Vec<EventData> = Vec::new();
+    client
+        .append_to_stream("order-empty", &expecting(StreamState::Any), none.clone())
+        .await
+        .unwrap();
+    client
+        .append_to_stream(
+            "order-empty",
+            &expecting(StreamState::NoStream),
+            event("A", 0),
+        )
+        .await
+        .unwrap();
+    let same = client
+        .append_to_stream(
+            "order-empty",
+            &expecting(StreamState::StreamRevision(0)),
+            none.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.next_expected_version, 0);
+    let err = client
+        .append_to_stream(
+            "order-empty",
+            &expecting(StreamState::StreamRevision(3)),
+            none,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongExpectedVersion {
+                expected: StreamState::StreamRevision(3),
+                current: CurrentRevision::Current(0)
+            }
+        ),
+        "{err:?}"
+    );
+    let events = collect(
+        client
+            .read_stream("order-empty", &ReadStreamOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_on_one_call_apply_in_the_order_they_were_sent() {
+    let server = Server::insecure().await;
+    let client = server.client();
+    let batch = client
+        .batch_append(&BatchAppendOptions::default())
+        .await
+        .unwrap();
+    // Twenty batches sent without waiting for answers, each expecting the one before it.
+    let sends = (0..20u64).map(|k| {
+        let expected = match k {
+            0 => StreamState::NoStream,
+            k => StreamState::StreamRevision(k - 1),
+        };
+        batch.append_to_stream("order-pipelined", expected, vec![event("A", k)])
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let revisions: Vec<Option<u64>> = results
+        .into_iter()
+        .map(|r| r.unwrap().current_revision())
+        .collect();
+    assert_eq!(revisions, (0..20).map(Some).collect::<Vec<_>>());
+    let events = collect(
+        client
+            .read_stream("order-pipelined", &ReadStreamOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        events.iter().map(n_of).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+}

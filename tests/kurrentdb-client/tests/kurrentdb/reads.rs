@@ -263,6 +263,17 @@ async fn all_reads_filter_by_stream_and_event_type_prefixes_and_regexes() {
     );
     let nothing = SubscriptionFilter::on_stream_name().add_prefix("nothing-");
     assert!(read_all(&client, filtered(nothing)).await.is_empty());
+
+    // A regex the server cannot compile is refused, not ignored.
+    let broken = SubscriptionFilter::on_stream_name().regex("(unclosed");
+    let refused = match client.read_all(&filtered(broken)).await {
+        Err(e) => Err(e),
+        Ok(read) => collect(read).await,
+    };
+    assert!(
+        matches!(&refused, Err(Error::Grpc { code, .. }) if *code as i32 == 3),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,4 +402,110 @@ async fn event_ids_come_back_equal_in_both_uuid_encodings() {
         }
         assert_eq!(ids, [structured_id, string_id], "{expect_structured}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_reads_page_through_without_gaps_or_repeats() {
+    let server = Server::insecure().await;
+    let client = server.client();
+    // More than the server's pages (512 events), in one append; a second stream interleaved.
+    let total = 1100u64;
+    client
+        .append_to_stream(
+            "order-long",
+            &AppendToStreamOptions::default(),
+            (0..600).map(|n| event("A", n)).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    client
+        .append_to_stream(
+            "worker-between",
+            &AppendToStreamOptions::default(),
+            event("W", 9999),
+        )
+        .await
+        .unwrap();
+    client
+        .append_to_stream(
+            "order-long",
+            &AppendToStreamOptions::default(),
+            (600..total).map(|n| event("A", n)).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let upto = |a: u64, b: u64| (a..b).collect::<Vec<u64>>();
+    let down = |a: u64, b: u64| (b..=a).rev().collect::<Vec<u64>>();
+
+    let all = ReadStreamOptions::default();
+    assert_eq!(
+        read_stream(&client, "order-long", all.clone()).await,
+        upto(0, total)
+    );
+    assert_eq!(
+        read_stream(
+            &client,
+            "order-long",
+            all.clone().position(StreamPosition::End)
+        )
+        .await,
+        down(total - 1, 0)
+    );
+    assert_eq!(
+        read_stream(
+            &client,
+            "order-long",
+            all.clone()
+                .position(StreamPosition::Position(1000))
+                .backwards()
+                .max_count(700)
+        )
+        .await,
+        down(1000, 301)
+    );
+    assert_eq!(
+        read_stream(
+            &client,
+            "order-long",
+            all.clone()
+                .position(StreamPosition::Position(100))
+                .forwards()
+                .max_count(520)
+        )
+        .await,
+        upto(100, 620)
+    );
+
+    let ns = |events: Vec<RecordedEvent>| events.iter().map(n_of).collect::<Vec<_>>();
+    let mut expected: Vec<u64> = upto(0, 600);
+    expected.push(9999);
+    expected.extend(upto(600, total));
+    assert_eq!(
+        ns(read_all(&client, ReadAllOptions::default()).await),
+        expected
+    );
+    let reversed: Vec<u64> = expected.iter().rev().copied().collect();
+    assert_eq!(
+        ns(read_all(
+            &client,
+            ReadAllOptions::default().position(StreamPosition::End)
+        )
+        .await),
+        reversed
+    );
+    let only_worker = SubscriptionFilter::on_stream_name().add_prefix("worker-");
+    assert_eq!(
+        ns(read_all(
+            &client,
+            ReadAllOptions::default()
+                .filter(only_worker.clone())
+                .position(StreamPosition::End)
+        )
+        .await),
+        [9999]
+    );
+    assert_eq!(
+        ns(read_all(&client, ReadAllOptions::default().filter(only_worker)).await),
+        [9999]
+    );
 }

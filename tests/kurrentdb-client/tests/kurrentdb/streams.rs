@@ -190,6 +190,45 @@ async fn a_tombstoned_stream_refuses_reads_appends_and_subscriptions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tombstoning_a_stream_ends_its_live_subscriptions() {
+    let server = Server::insecure().await;
+    let client = server.client();
+    let stream = "order-tombstoned-live";
+    client
+        .append_to_stream(stream, &expecting(StreamState::NoStream), event("A", 0))
+        .await
+        .unwrap();
+    let mut subscription = client
+        .subscribe_to_stream(
+            stream,
+            &SubscribeToStreamOptions::default().start_from(StreamPosition::Start),
+        )
+        .await;
+    let mut seen = Vec::new();
+    loop {
+        match subscription.next_subscription_event().await.unwrap() {
+            kurrentdb::SubscriptionEvent::EventAppeared(e) => {
+                seen.push(n_of(e.event.as_ref().unwrap()))
+            }
+            kurrentdb::SubscriptionEvent::CaughtUp(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, [0]);
+    client
+        .tombstone_stream(stream, &TombstoneStreamOptions::default())
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        subscription.next_subscription_event(),
+    )
+    .await
+    .expect("the subscription went on after its stream was tombstoned");
+    assert!(matches!(ended, Err(Error::ResourceDeleted)), "{ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_metadata_is_set_read_back_and_enforced() {
     let server = Server::insecure().await;
     let client = server.client();
