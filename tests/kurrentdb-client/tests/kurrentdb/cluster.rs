@@ -203,7 +203,10 @@ async fn tls_with_credentials_maps_roles_and_refuses_wrong_ones() {
     }
 
     // A plaintext client cannot talk to the TLS server.
-    let plaintext = client(&format!("kurrentdb://{}?tls=false", server.addr));
+    let plaintext = client(&format!(
+        "kurrentdb://{}?tls=false&discoveryInterval=1",
+        server.addr
+    ));
     let err = answered(plaintext.read_stream("order-tls", &ReadStreamOptions::default()))
         .await
         .err();

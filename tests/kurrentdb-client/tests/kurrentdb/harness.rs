@@ -166,7 +166,12 @@ impl Server {
         } else {
             format!("&{query}")
         };
-        format!("kurrentdb://{user}{}?{tls}{extra}", self.addr)
+        // The client waits `discoveryInterval` (500 ms by default) before its first connection
+        // even to a single node; 1 ms keeps the tests fast.
+        format!(
+            "kurrentdb://{user}{}?{tls}&discoveryInterval=1{extra}",
+            self.addr
+        )
     }
 
     /// A client of an insecure server.

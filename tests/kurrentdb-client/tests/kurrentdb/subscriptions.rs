@@ -61,6 +61,15 @@ fn from_stream_start() -> SubscribeToStreamOptions {
     SubscribeToStreamOptions::default().start_from(StreamPosition::Start)
 }
 
+/// Appends events `ns` to `stream` in one write.
+async fn append_many(client: &Client, stream: &str, ns: std::ops::Range<u64>) {
+    let events: Vec<_> = ns.map(|n| event("Happened", n)).collect();
+    client
+        .append_to_stream(stream, &AppendToStreamOptions::default(), events)
+        .await
+        .unwrap();
+}
+
 async fn append(client: &Client, stream: &str, ns: std::ops::Range<u64>) -> Vec<Position> {
     let mut positions = Vec::new();
     for n in ns {
@@ -171,12 +180,11 @@ async fn all_subscriptions_start_from_start_position_and_end() {
 /// right after matches and in the middle of non-matching stretches.
 async fn mixed_rounds(client: &Client, n: &mut u64, wanted: &mut Vec<u64>) {
     for round in 0..6 {
-        for _ in 0..round % 3 + 1 {
-            append(client, "order-x", *n..*n + 1).await;
-            wanted.push(*n);
-            *n += 1;
-        }
-        append(client, "worker-y", *n..*n + 3).await;
+        let matching = round % 3 + 1;
+        append_many(client, "order-x", *n..*n + matching).await;
+        wanted.extend(*n..*n + matching);
+        *n += matching;
+        append_many(client, "worker-y", *n..*n + 3).await;
         *n += 3;
     }
 }
