@@ -128,6 +128,39 @@ async fn stream_reads_go_both_ways_from_start_end_and_revisions_with_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_events_come_back_as_written() {
+    let server = Server::insecure().await;
+    let client = server.client();
+    let payload: Vec<u8> = (0..=255u8).collect();
+    let id = uuid::Uuid::new_v4();
+    client
+        .append_to_stream(
+            "order-binary",
+            &AppendToStreamOptions::default(),
+            kurrentdb::EventData::binary("Scanned", payload.clone().into()).id(id),
+        )
+        .await
+        .unwrap();
+    let events = collect(
+        client
+            .read_stream("order-binary", &ReadStreamOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e.id, e.event_type.as_str()), (id, "Scanned"));
+    assert!(!e.is_json);
+    assert_eq!(
+        e.metadata.get("content-type").map(String::as_str),
+        Some("application/octet-stream")
+    );
+    assert_eq!(e.data.as_ref(), payload.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_stream_reads_as_not_found() {
     let server = Server::insecure().await;
     let client = server.client();
