@@ -125,6 +125,14 @@ async fn tls_with_credentials_maps_roles_and_refuses_wrong_ones() {
     let admin = client(&server.connection_string(Some("root:admin-token-0123456789"), ""));
     answered(round_trip(&admin, "order-tls")).await;
 
+    // Discovered through gossip over TLS (the advertised address must match the certificate).
+    let discovered = client(
+        &server
+            .connection_string(Some("root:admin-token-0123456789"), "")
+            .replace("kurrentdb://", "kurrentdb+discover://"),
+    );
+    answered(round_trip(&discovered, "order-tls-discovered")).await;
+
     // Without verifying the certificate, too.
     let ca = server.ca_file.as_ref().unwrap().display().to_string();
     let unverified = client(
@@ -144,7 +152,7 @@ async fn tls_with_credentials_maps_roles_and_refuses_wrong_ones() {
     )
     .await
     .unwrap();
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
     let err = answered(analytics.append_to_stream(
         "order-tls",
         &AppendToStreamOptions::default(),
