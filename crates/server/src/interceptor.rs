@@ -17,9 +17,11 @@ use tonic::Status;
 use crate::auth::{Caller, TokenTable};
 use crate::status::ApiError;
 
-/// gRPC path prefixes reachable without a token: load balancers, `grpcurl` and EventStoreDB
-/// clients (which ask for the server's features and its cluster members while connecting)
-/// need them before they hold any credentials, and they reveal nothing about the data.
+/// gRPC path prefixes reachable without a token: load balancers and `grpcurl` need them before
+/// they hold any credentials, and they reveal nothing about the data. The EventStoreDB
+/// clients' connection handshake is public too, as in EventStoreDB: the Rust `kurrentdb`
+/// client calls `ServerFeatures` without credentials on every (re)connect and fails to connect
+/// if it is refused, and gossip (which node is the leader) comes before any other call.
 pub const PUBLIC_PATH_PREFIXES: [&str; 5] = [
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",

@@ -144,6 +144,12 @@ pub async fn run_with(
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
     if let Some(identity) = tls {
+        // tonic builds its TLS server configuration with rustls's process-wide default crypto
+        // provider, which rustls cannot pick by itself when both of its backends are compiled
+        // in (feature unification: `cargo test --workspace` also builds the official EventStoreDB
+        // client, which enables aws-lc-rs) and then panics on every connection. Choose ring, the
+        // backend daojia is built with, unless the process already chose one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(ServeError::Tls)?;

@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 
 use tonic::{Request, Response, Status};
 
+use super::convert::stream_name;
+use super::errors::persistent_subscription_not_found;
 use super::proto::event_store::client::Empty;
 use super::proto::event_store::client::gossip::{
     ClusterInfo, EndPoint, MemberInfo, gossip_server, member_info::VNodeState,
 };
 use super::proto::event_store::client::persistent_subscriptions::{
-    ListReq, ListResp, persistent_subscriptions_server,
+    GetInfoReq, GetInfoResp, ListReq, ListResp, ReplayParkedReq, ReplayParkedResp, get_info_req,
+    persistent_subscriptions_server, replay_parked_req,
 };
 use super::proto::event_store::client::server_features::{
     SupportedMethod, SupportedMethods, server_features_server,
@@ -32,7 +35,14 @@ fn method(service: &str, name: &str, features: &[&str]) -> SupportedMethod {
     }
 }
 
+const PERSISTENT: &str = "event_store.client.persistent_subscriptions.persistentsubscriptions";
+
 /// Every method daojia serves, lower-case as EventStoreDB lists them.
+///
+/// The four persistent-subscription management methods are listed together: the Rust client
+/// uses gRPC for any of them only when all four are advertised, and otherwise falls back to
+/// EventStoreDB's HTTP API, which daojia does not serve (its `list` then failed with an
+/// internal client error instead of returning the empty list).
 pub fn supported_methods() -> SupportedMethods {
     SupportedMethods {
         methods: vec![
@@ -47,11 +57,10 @@ pub fn supported_methods() -> SupportedMethods {
                 &[],
             ),
             method("event_store.client.gossip.gossip", "read", &[]),
-            method(
-                "event_store.client.persistent_subscriptions.persistentsubscriptions",
-                "list",
-                &[],
-            ),
+            method(PERSISTENT, "list", &[]),
+            method(PERSISTENT, "getinfo", &[]),
+            method(PERSISTENT, "replayparked", &[]),
+            method(PERSISTENT, "restartsubsystem", &[]),
         ],
         event_store_server_version: PROTOCOL_VERSION.to_string(),
     }
@@ -82,7 +91,7 @@ impl GossipService {
 
 #[tonic::async_trait]
 impl gossip_server::Gossip for GossipService {
-    async fn read(&self, _request: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
+    async fn read(&self, request: Request<Empty>) -> Result<Response<ClusterInfo>, Status> {
         // The node id only needs to be stable while the process runs; derive it from the
         // address so that it is.
         let mut id = [0u8; 16];
@@ -105,10 +114,7 @@ impl gossip_server::Gossip for GossipService {
             time_stamp: ticks,
             state: VNodeState::Leader as i32,
             is_alive: true,
-            http_end_point: Some(EndPoint {
-                address: self.local.ip().to_string(),
-                port: u32::from(self.local.port()),
-            }),
+            http_end_point: Some(advertised_endpoint(self.local, request.local_addr())),
         };
         Ok(Response::new(ClusterInfo {
             members: vec![member],
@@ -116,8 +122,23 @@ impl gossip_server::Gossip for GossipService {
     }
 }
 
-/// `PersistentSubscriptions`: only `List`, which finds none (daojia has no persistent
-/// subscriptions); the other methods answer UNIMPLEMENTED.
+/// The endpoint gossip tells clients to connect to. Clients connect to exactly that address, so
+/// a listener on an unspecified address (`0.0.0.0`, `::`) must not advertise it: the address the
+/// caller reached this node on (its connection's local address) is used then.
+fn advertised_endpoint(listening: SocketAddr, reached: Option<SocketAddr>) -> EndPoint {
+    let addr = match reached {
+        Some(reached) if listening.ip().is_unspecified() => reached,
+        _ => listening,
+    };
+    EndPoint {
+        address: addr.ip().to_string(),
+        port: u32::from(addr.port()),
+    }
+}
+
+/// `PersistentSubscriptions` without any persistent subscription: `List` finds none, `GetInfo`
+/// and `ReplayParked` find no such group, `RestartSubsystem` has nothing to restart; creating,
+/// updating, deleting and reading groups answer UNIMPLEMENTED.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PersistentSubscriptionsService;
 
@@ -128,5 +149,113 @@ impl persistent_subscriptions_server::PersistentSubscriptions for PersistentSubs
         Ok(Response::new(ListResp {
             subscriptions: Vec::new(),
         }))
+    }
+
+    async fn get_info(
+        &self,
+        request: Request<GetInfoReq>,
+    ) -> Result<Response<GetInfoResp>, Status> {
+        authorize(&request, Access::Read)?;
+        use get_info_req::options::StreamOption;
+        let options = request.into_inner().options.unwrap_or_default();
+        let stream = match &options.stream_option {
+            Some(StreamOption::StreamIdentifier(id)) => stream_name(Some(id))?,
+            Some(StreamOption::All(_)) | None => "$all".to_string(),
+        };
+        Err(persistent_subscription_not_found(
+            &stream,
+            &options.group_name,
+        ))
+    }
+
+    async fn replay_parked(
+        &self,
+        request: Request<ReplayParkedReq>,
+    ) -> Result<Response<ReplayParkedResp>, Status> {
+        authorize(&request, Access::Write)?;
+        use replay_parked_req::options::StreamOption;
+        let options = request.into_inner().options.unwrap_or_default();
+        let stream = match &options.stream_option {
+            Some(StreamOption::StreamIdentifier(id)) => stream_name(Some(id))?,
+            Some(StreamOption::All(_)) | None => "$all".to_string(),
+        };
+        Err(persistent_subscription_not_found(
+            &stream,
+            &options.group_name,
+        ))
+    }
+
+    async fn restart_subsystem(&self, request: Request<Empty>) -> Result<Response<Empty>, Status> {
+        authorize(&request, Access::Write)?;
+        Ok(Response::new(Empty {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn advertised(service: &str) -> Vec<String> {
+        supported_methods()
+            .methods
+            .into_iter()
+            .filter(|m| m.service_name == service)
+            .map(|m| m.method_name)
+            .collect()
+    }
+
+    #[test]
+    fn batch_append_and_all_four_persistent_subscription_management_methods_are_advertised() {
+        assert!(advertised(STREAMS).contains(&"batchappend".to_string()));
+        // All four or the Rust client manages persistent subscriptions over HTTP instead.
+        let mut persistent = advertised(PERSISTENT);
+        persistent.sort();
+        assert_eq!(
+            persistent,
+            ["getinfo", "list", "replayparked", "restartsubsystem"]
+        );
+        // Not `create` (with its "all" feature): creating groups is not served.
+        assert!(
+            supported_methods()
+                .methods
+                .iter()
+                .all(|m| m.method_name != "create")
+        );
+    }
+
+    #[test]
+    fn gossip_advertises_a_reachable_address_when_listening_on_all_interfaces() {
+        let endpoint = |listening: &str, reached: Option<&str>| {
+            let e = advertised_endpoint(
+                listening.parse().unwrap(),
+                reached.map(|r| r.parse().unwrap()),
+            );
+            format!("{}:{}", e.address, e.port)
+        };
+        assert_eq!(
+            endpoint("0.0.0.0:2113", Some("10.1.2.3:2113")),
+            "10.1.2.3:2113"
+        );
+        assert_eq!(
+            endpoint("[::]:2113", Some("[fd00::5]:2113")),
+            "fd00::5:2113"
+        );
+        assert_eq!(
+            endpoint("127.0.0.1:2113", Some("127.0.0.1:2113")),
+            "127.0.0.1:2113"
+        );
+        assert_eq!(
+            endpoint("192.168.0.7:2113", Some("10.0.0.1:9999")),
+            "192.168.0.7:2113"
+        );
+        assert_eq!(endpoint("0.0.0.0:2113", None), "0.0.0.0:2113");
+    }
+
+    #[test]
+    fn the_version_is_a_non_empty_semantic_version() {
+        let version = supported_methods().event_store_server_version;
+        let parts: Vec<u64> = version.split('.').map(|p| p.parse().unwrap()).collect();
+        assert_eq!(parts.len(), 3, "{version}");
+        assert!(parts[0] >= 21, "{version}");
     }
 }

@@ -90,6 +90,20 @@ pub fn delete_wrong_expected(
     )
 }
 
+/// A persistent-subscription group that does not exist (none does: daojia has no persistent
+/// subscriptions), as EventStoreDB reports it; clients map NOT_FOUND to "not found".
+pub fn persistent_subscription_not_found(stream: &str, group: &str) -> Status {
+    with_trailers(
+        Code::NotFound,
+        format!("Subscription group '{group}' on stream '{stream}' does not exist."),
+        &[
+            ("exception", "persistent-subscription-does-not-exist".into()),
+            ("stream-name", stream.to_string()),
+            ("group-name", group.to_string()),
+        ],
+    )
+}
+
 /// An append over [`MAX_APPEND_BYTES`].
 pub fn append_too_large() -> Status {
     with_trailers(

@@ -3,8 +3,11 @@
 //!
 //! Served: `Streams` (Append, BatchAppend, Read with catch-up subscriptions, filters and
 //! checkpoints, Delete, Tombstone), `ServerFeatures.GetSupportedMethods`, `Gossip.Read` (this
-//! node alone, as leader) and `PersistentSubscriptions.List` (always empty). Every other
-//! method of the protocol answers UNIMPLEMENTED. The behaviour follows what the official
+//! node alone, as leader) and the management side of `PersistentSubscriptions` without any
+//! subscription (List: empty; GetInfo, ReplayParked: not found; RestartSubsystem: nothing to
+//! do). Every other method of the protocol answers UNIMPLEMENTED. ServerFeatures and Gossip
+//! need no credentials (clients call them while connecting). `tests/kurrentdb-client` drives
+//! all of it with the official Rust client. The behaviour follows what the official
 //! clients decode; `../shared/notes/esdb-protocol.md` in the repository's workspace and
 //! `proto/esdb/` record the details.
 
