@@ -32,6 +32,7 @@ pub mod settle;
 pub mod signal;
 pub mod simulate;
 pub mod status;
+pub mod store_backend;
 pub mod store_slot;
 pub mod worker_app;
 
