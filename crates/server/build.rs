@@ -1,4 +1,4 @@
-//! Generates the daojia.v1 Rust code and its file descriptor set from `proto/` with protox,
+//! Generates the daojia.v1 and EventStoreDB-protocol Rust code and its file descriptor set from `proto/` with protox,
 //! so the build needs no system `protoc`.
 
 use std::error::Error;
@@ -10,6 +10,13 @@ const PROTOS: &[&str] = &[
     "daojia/v1/orders.proto",
     "daojia/v1/queries.proto",
     "daojia/v1/admin.proto",
+    // The EventStoreDB/KurrentDB protocol subset (packages `event_store.client.*`).
+    "esdb/shared.proto",
+    "esdb/status.proto",
+    "esdb/streams.proto",
+    "esdb/serverfeatures.proto",
+    "esdb/gossip.proto",
+    "esdb/persistent.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -31,11 +38,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .build_client(true)
         .build_transport(false)
+        // Event payloads stay shared slices of the records read, not copies.
+        .bytes(".event_store")
         .compile_fds(compiler.file_descriptor_set())?;
 
     println!(
         "cargo:rerun-if-changed={}",
         proto_root.join("daojia").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        proto_root.join("esdb").display()
     );
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! The authentication layer: checks `authorization: Bearer <token>` on every request except
-//! health checks and reflection, and puts the [`Caller`] into the request's extensions.
+//! The authentication layer: checks `authorization: Bearer <token>` (or, for EventStoreDB
+//! clients, `Basic` credentials `ACTOR:TOKEN`) on every request except health checks and
+//! reflection, and puts the [`Caller`] into the request's extensions.
 //!
 //! It wraps the whole router (one place for every service), so a service added later is
 //! authenticated without doing anything. Services read the caller with
@@ -122,7 +123,9 @@ impl AuthRefusal {
     fn log_reason(self) -> &'static str {
         match self {
             AuthRefusal::Missing => "no authorization header",
-            AuthRefusal::Malformed => "authorization header is not a bearer token",
+            AuthRefusal::Malformed => {
+                "authorization header is neither a bearer token nor basic credentials"
+            }
             AuthRefusal::UnknownToken => "unknown bearer token",
         }
     }
@@ -133,14 +136,59 @@ fn authenticate(table: &TokenTable, headers: &http::HeaderMap) -> Result<Caller,
         .get(http::header::AUTHORIZATION)
         .ok_or(AuthRefusal::Missing)?;
     let value = value.to_str().map_err(|_| AuthRefusal::Malformed)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthRefusal::Malformed)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthRefusal::Malformed);
+    let (scheme, credentials) = value.split_once(' ').ok_or(AuthRefusal::Malformed)?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return table
+            .authenticate(credentials.trim())
+            .cloned()
+            .ok_or(AuthRefusal::UnknownToken);
     }
-    table
-        .authenticate(token.trim())
-        .cloned()
-        .ok_or(AuthRefusal::UnknownToken)
+    if scheme.eq_ignore_ascii_case("basic") {
+        // EventStoreDB clients send `user:password`: here the actor and its token.
+        let decoded = decode_base64(credentials.trim()).ok_or(AuthRefusal::Malformed)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| AuthRefusal::Malformed)?;
+        let (user, token) = decoded.split_once(':').ok_or(AuthRefusal::Malformed)?;
+        return match table.authenticate(token) {
+            Some(caller) if caller.actor.as_str() == user => Ok(caller.clone()),
+            _ => Err(AuthRefusal::UnknownToken),
+        };
+    }
+    Err(AuthRefusal::Malformed)
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as HTTP Basic credentials use; `None` if the
+/// text is not exactly that.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let last = bytes.len() / 4 - 1;
+    for (i, chunk) in bytes.chunks_exact(4).enumerate() {
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && i != last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            n = n << 6 | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let group = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&group[..3 - pad]);
+    }
+    Some(out)
 }
 
 /// The authenticated caller of a request.
@@ -179,8 +227,24 @@ mod tests {
         assert_eq!((ok.role, ok.actor.as_str()), (Role::Ops, "alice"));
         let lower = authenticate(&t, &headers("bearer ops-token-0123456789")).unwrap();
         assert_eq!(lower.role, Role::Ops);
+        // Basic credentials: the actor as user name, its token as password.
+        let basic =
+            authenticate(&t, &headers("Basic YWxpY2U6b3BzLXRva2VuLTAxMjM0NTY3ODk=")).unwrap();
+        assert_eq!((basic.role, basic.actor.as_str()), (Role::Ops, "alice"));
         let cases = [
             ("Basic ops-token-0123456789", AuthRefusal::Malformed),
+            // bob:ops-token-0123456789 (right token, wrong user)
+            (
+                "Basic Ym9iOm9wcy10b2tlbi0wMTIzNDU2Nzg5",
+                AuthRefusal::UnknownToken,
+            ),
+            // alice:wrong-token-0123456789
+            (
+                "Basic YWxpY2U6d3JvbmctdG9rZW4tMDEyMzQ1Njc4OQ==",
+                AuthRefusal::UnknownToken,
+            ),
+            ("Basic YWxpY2U=", AuthRefusal::Malformed),
+            ("Basic ====", AuthRefusal::Malformed),
             ("ops-token-0123456789", AuthRefusal::Malformed),
             ("Bearer ops-token-012345678", AuthRefusal::UnknownToken),
             ("Bearer ", AuthRefusal::UnknownToken),

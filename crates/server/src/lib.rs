@@ -14,6 +14,7 @@ pub mod customer_app;
 mod dispatch_index;
 pub mod dispatcher;
 pub mod door;
+pub mod esdb;
 pub mod interceptor;
 pub mod locations;
 pub mod meta;

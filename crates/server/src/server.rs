@@ -36,6 +36,10 @@ use crate::clock::Clock;
 use crate::config::{Security, ServerConfig, StoreConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
 use crate::dispatcher::{DispatchConfig, Dispatcher};
+use crate::esdb::proto::event_store::client::{
+    gossip as esdb_gossip, persistent_subscriptions as esdb_persistent,
+    server_features as esdb_features, streams as esdb_streams,
+};
 use crate::interceptor::{AuthLayer, AuthPolicy};
 use crate::locations::LiveLocations;
 use crate::meta::MetaService;
@@ -155,6 +159,7 @@ pub async fn run_with(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(ServeError::Tls)?;
     }
+    let esdb = crate::esdb::Services::new(slot.clone(), local, streams_end.clone());
     let router = builder
         .layer(AuthLayer::new(policy))
         .add_service(health_service)
@@ -187,7 +192,21 @@ pub async fn run_with(
             reads.clone(),
             config.clock.clone(),
             progress.clone(),
-        )));
+        )))
+        // The EventStoreDB protocol, for analytics jobs using the official clients.
+        .add_service(
+            esdb_streams::streams_server::StreamsServer::new(esdb.streams)
+                .max_decoding_message_size(crate::esdb::errors::MAX_APPEND_BYTES + (1 << 20)),
+        )
+        .add_service(
+            esdb_features::server_features_server::ServerFeaturesServer::new(esdb.features),
+        )
+        .add_service(esdb_gossip::gossip_server::GossipServer::new(esdb.gossip))
+        .add_service(
+            esdb_persistent::persistent_subscriptions_server::PersistentSubscriptionsServer::new(
+                esdb.persistent,
+            ),
+        );
 
     // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
     // open; `draining` tells the grace timer that draining has begun.

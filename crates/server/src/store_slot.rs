@@ -9,6 +9,9 @@ use std::sync::{Arc, OnceLock};
 use crate::status::ApiError;
 use crate::store_backend::Store;
 
+/// The store type services hold (cloning it is cheap: a handle).
+pub type SlotStore = EmbeddedStore;
+
 /// A shared, set-once handle to the open store.
 ///
 /// A `OnceLock` because the store is written once (when it opens) and then only read, on
