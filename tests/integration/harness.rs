@@ -102,6 +102,8 @@ impl BackingStore {
             data_dir.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
+            "--shutdown-grace",
+            "5",
         ];
         let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
             panic!("not serve")

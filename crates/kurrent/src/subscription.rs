@@ -76,9 +76,11 @@ impl KurrentSubscription {
                 self.caught_up = true;
                 Some(SubscriptionItem::CaughtUp)
             }
-            SubscriptionEvent::Checkpoint(p) if self.checkpoints => {
-                Some(SubscriptionItem::Checkpoint(Position(p.commit)))
-            }
+            // The server's checkpoint is the last position it considered; daojia's is the
+            // position below which everything was considered.
+            SubscriptionEvent::Checkpoint(p) if self.checkpoints => Some(
+                SubscriptionItem::Checkpoint(Position(p.commit.saturating_add(1))),
+            ),
             _ => None,
         }
     }

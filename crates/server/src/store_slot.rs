@@ -10,7 +10,7 @@ use crate::status::ApiError;
 use crate::store_backend::Store;
 
 /// The store type services hold (cloning it is cheap: a handle).
-pub type SlotStore = EmbeddedStore;
+pub type SlotStore = Store;
 
 /// A shared, set-once handle to the open store.
 ///
