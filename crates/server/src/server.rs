@@ -116,6 +116,7 @@ pub async fn run_with(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    crate::install_crypto_provider();
     let local = listener.local_addr().map_err(ServeError::Listener)?;
     if config.security.loopback_only() && !is_loopback(local) {
         return Err(ServeError::NotLoopback(local));
