@@ -5,6 +5,7 @@ mod admin;
 mod admin_more;
 mod bad_input;
 mod dispatch;
+mod esdb;
 mod harness;
 mod lifecycle;
 mod orders;

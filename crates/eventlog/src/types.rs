@@ -230,6 +230,11 @@ impl RecordedEvent {
         std::str::from_utf8(self.slice(self.event_type)).unwrap_or_default()
     }
 
+    /// The stream name's UTF-8 bytes, sharing the record's buffer (no copy).
+    pub fn stream_bytes(&self) -> Bytes {
+        self.bytes(self.stream)
+    }
+
     /// The event data.
     pub fn data(&self) -> Bytes {
         self.bytes(self.data)

@@ -17,12 +17,15 @@ use tonic::Status;
 use crate::auth::{Caller, TokenTable};
 use crate::status::ApiError;
 
-/// gRPC path prefixes reachable without a token: load balancers and `grpcurl` need them before
-/// they hold any credentials, and they reveal nothing about the data.
-pub const PUBLIC_PATH_PREFIXES: [&str; 3] = [
+/// gRPC path prefixes reachable without a token: load balancers, `grpcurl` and EventStoreDB
+/// clients (which ask for the server's features and its cluster members while connecting)
+/// need them before they hold any credentials, and they reveal nothing about the data.
+pub const PUBLIC_PATH_PREFIXES: [&str; 5] = [
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
     "/grpc.reflection.v1alpha.ServerReflection/",
+    "/event_store.client.server_features.ServerFeatures/",
+    "/event_store.client.gossip.Gossip/",
 ];
 
 /// How requests are authenticated.

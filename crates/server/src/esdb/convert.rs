@@ -179,7 +179,9 @@ pub fn read_event(event: &RecordedEvent, format: UuidFormat) -> read_resp::ReadE
     read_resp::ReadEvent {
         event: Some(read_resp::read_event::RecordedEvent {
             id: Some(wire_uuid(event.id, format)),
-            stream_identifier: Some(stream_identifier(event.stream())),
+            stream_identifier: Some(shared::StreamIdentifier {
+                stream_name: event.stream_bytes(),
+            }),
             stream_revision: event.revision.0,
             prepare_position: position,
             commit_position: position,
