@@ -180,6 +180,10 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
             "daojia.v1.Meta",
             "daojia.v1.Queries",
             "daojia.v1.WorkerApp",
+            "event_store.client.gossip.Gossip",
+            "event_store.client.persistent_subscriptions.PersistentSubscriptions",
+            "event_store.client.server_features.ServerFeatures",
+            "event_store.client.streams.Streams",
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection"
         ]
