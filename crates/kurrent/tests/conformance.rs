@@ -51,13 +51,18 @@ struct StoreServer {
 }
 
 impl StoreServer {
+    /// `--insecure`: no credentials needed.
     async fn start() -> StoreServer {
+        StoreServer::start_with(None).await
+    }
+
+    /// With `tokens` (`ROLE:TOKEN:ACTOR,...`): clients log in with Basic `ACTOR:TOKEN`.
+    async fn start_with(tokens: Option<&str>) -> StoreServer {
         let dir = TempDir::new();
         let data = dir.0.to_str().unwrap().to_string();
-        let argv = [
+        let mut argv = vec![
             "daojia",
             "serve",
-            "--insecure",
             "--data-dir",
             &data,
             "--listen",
@@ -65,10 +70,13 @@ impl StoreServer {
             "--shutdown-grace",
             "5",
         ];
+        if tokens.is_none() {
+            argv.push("--insecure");
+        }
         let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
             panic!("not serve")
         };
-        let mut config = args.resolve(None).unwrap();
+        let mut config = args.resolve(tokens).unwrap();
         config.dispatch = None;
         config.reactor = false;
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
@@ -105,6 +113,13 @@ impl StoreServer {
 
     fn url(&self) -> String {
         format!("kurrentdb://127.0.0.1:{}?tls=false", self.port)
+    }
+
+    fn url_as(&self, scheme: &str, user: &str, password: &str) -> String {
+        format!(
+            "{scheme}://{user}:{password}@127.0.0.1:{}?tls=false",
+            self.port
+        )
     }
 
     async fn stop(mut self) {
@@ -873,4 +888,82 @@ async fn head_is_past_every_committed_event<S: EventStore>(store: &S) {
         .await
         .unwrap();
     assert!(past.events.is_empty(), "{:?}", past.events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scheme_connects_with_or_without_credentials() {
+    let server = StoreServer::start().await;
+    for scheme in ["kurrentdb", "kurrent", "kdb", "esdb"] {
+        let plain = format!("{scheme}://127.0.0.1:{}?tls=false", server.port);
+        for url in [plain, server.url_as(scheme, "someone", "anything")] {
+            let store = KurrentStore::connect(&url).await.unwrap();
+            assert_eq!(store.head().await.unwrap().0, 0, "{url}");
+            assert!(!store.url().contains("anything"), "{}", store.url());
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_decide_what_the_store_may_do() {
+    const ADMIN: &str = "admin-token-0123456789abcdef";
+    const ANALYTICS: &str = "analytics-token-0123456789abcdef";
+    let tokens = format!("admin:{ADMIN}:writer,analytics:{ANALYTICS}:reader");
+    let server = StoreServer::start_with(Some(&tokens)).await;
+    let writer = KurrentStore::connect(&server.url_as("kurrentdb", "writer", ADMIN))
+        .await
+        .unwrap();
+    let appended = writer
+        .append(
+            "order-auth",
+            ExpectedRevision::NoStream,
+            vec![event(1, "A")],
+        )
+        .await
+        .unwrap();
+    let reader = KurrentStore::connect(&server.url_as("kdb", "reader", ANALYTICS))
+        .await
+        .unwrap();
+    let events = reader
+        .read_stream("order-auth", Direction::Forwards, StreamStart::Edge, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(reader.head().await.unwrap().0, appended.position.0 + 1);
+    // Read-only credentials cannot write, and wrong ones cannot even read.
+    let refused = reader
+        .append("order-auth", ExpectedRevision::Any, vec![event(2, "B")])
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("Access denied")),
+        "{refused:?}"
+    );
+    let stranger = KurrentStore::connect(&server.url_as("esdb", "writer", "not-the-token"))
+        .await
+        .unwrap();
+    let refused = stranger.head().await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("Access denied")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        writer.stream_revision("order-auth").await.unwrap(),
+        CurrentRevision::Current(Revision(0))
+    );
+    drop((writer, reader, stranger));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_there_is_unavailable() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let url = format!("kurrentdb://127.0.0.1:{port}?tls=false");
+    let err = KurrentStore::connect(&url).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(m) if m.contains(&format!("127.0.0.1:{port}"))),
+        "{err:?}"
+    );
 }
