@@ -967,3 +967,28 @@ async fn a_server_that_is_not_there_is_unavailable() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_ends_with_unavailable_when_its_server_stops() {
+    let server = StoreServer::start().await;
+    let store = KurrentStore::connect(&server.url()).await.unwrap();
+    store
+        .append(
+            "order-stop",
+            ExpectedRevision::NoStream,
+            vec![event(1, "A")],
+        )
+        .await
+        .unwrap();
+    let mut sub = store
+        .subscribe_stream("order-stop", SubscribeFrom::Start)
+        .await
+        .unwrap();
+    assert_eq!(until_caught_up(&mut sub).await, ids(1..=1));
+    server.stop().await;
+    let end = sub.next().await;
+    assert!(
+        matches!(end, Some(Err(StoreError::Unavailable(_)))),
+        "{end:?}"
+    );
+}
