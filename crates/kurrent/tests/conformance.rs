@@ -58,7 +58,11 @@ impl StoreServer {
 
     /// With `tokens` (`ROLE:TOKEN:ACTOR,...`): clients log in with Basic `ACTOR:TOKEN`.
     async fn start_with(tokens: Option<&str>) -> StoreServer {
-        let dir = TempDir::new();
+        StoreServer::start_at(tokens, TempDir::new(), "127.0.0.1:0").await
+    }
+
+    /// On `dir` (which may hold events) and `listen`.
+    async fn start_at(tokens: Option<&str>, dir: TempDir, listen: &str) -> StoreServer {
         let data = dir.0.to_str().unwrap().to_string();
         let mut argv = vec![
             "daojia",
@@ -66,7 +70,7 @@ impl StoreServer {
             "--data-dir",
             &data,
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--shutdown-grace",
             "5",
         ];
@@ -120,6 +124,17 @@ impl StoreServer {
             "{scheme}://{user}:{password}@127.0.0.1:{}?tls=false",
             self.port
         )
+    }
+
+    /// Stops the server and hands back its data directory.
+    async fn stop_keeping_data(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        std::mem::replace(&mut self._dir, TempDir::new())
     }
 
     async fn stop(mut self) {
@@ -991,4 +1006,48 @@ async fn a_subscription_ends_with_unavailable_when_its_server_stops() {
         matches!(end, Some(Err(StoreError::Unavailable(_)))),
         "{end:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_carries_on_when_its_server_comes_back() {
+    let server = StoreServer::start().await;
+    let port = server.port;
+    let store = KurrentStore::connect(&server.url()).await.unwrap();
+    store
+        .append(
+            "order-back",
+            ExpectedRevision::NoStream,
+            vec![event(1, "A")],
+        )
+        .await
+        .unwrap();
+    let dir = server.stop_keeping_data().await;
+    let down = store.head().await;
+    assert!(matches!(down, Err(StoreError::Unavailable(_))), "{down:?}");
+    // The same port and data, as a restarted KurrentDB node would be.
+    let server = StoreServer::start_at(None, dir, &format!("127.0.0.1:{port}")).await;
+    // The client notices the new connection on its own; an operation that was already on its
+    // way to the old one may still fail once.
+    let mut outcomes = Vec::new();
+    for n in 2..=4u128 {
+        let r = store
+            .append("order-back", ExpectedRevision::Any, vec![event(n, "B")])
+            .await;
+        let ok = r.is_ok();
+        outcomes.push(r);
+        if ok {
+            break;
+        }
+    }
+    assert!(
+        matches!(outcomes.last(), Some(Ok(_))),
+        "no append succeeded after the restart: {outcomes:?}"
+    );
+    let events = store
+        .read_stream("order-back", Direction::Forwards, StreamStart::Edge, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.first().map(|e| e.id), Some(EventId::from_u128(1)));
+    drop(store);
+    server.stop().await;
 }
