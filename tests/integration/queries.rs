@@ -237,6 +237,69 @@ async fn posted_orders_are_listed_at_once_with_the_commit_position_and_paginate(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_kpis_prints_the_kpi_rows_as_json_and_as_a_table() {
+    let server = QueryServer::start().await;
+    server.post(0xC1, 0x0A).await;
+    let last = server.post(0xC2, 0x0B).await;
+    let min = last.to_string();
+    let cli = |args: &'static [&'static str]| {
+        let min = min.clone();
+        let addr = server.addr;
+        async move {
+            let mut argv: Vec<&str> = args.to_vec();
+            argv.extend(["--min-position", &min]);
+            crate::harness::admin_cli(addr, ANALYTICS_TOKEN, &argv).await
+        }
+    };
+
+    let json = cli(&["--json", "kpis", "--breakdown", "day"])
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = value["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{value}");
+    assert_eq!(rows[0]["key"], "2027-01-15");
+    assert_eq!(rows[0]["posted"], 2);
+    assert_eq!(rows[0]["filled"], 0);
+    assert_eq!(rows[0]["fill_rate_bp"], 0);
+    // No review yet: the rate's denominator is 0, so it is null, not 0.
+    assert_eq!(rows[0]["good_review_rate_bp"], serde_json::Value::Null);
+    assert!(value["position"].as_u64().unwrap() >= last);
+    assert_eq!(value["next_page_token"], "");
+
+    // The default breakdown is the total; the table has a header and one row.
+    let table = cli(&["kpis"]).await.unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("key"), "{table}");
+    assert!(lines[0].contains("posted"), "{table}");
+    assert!(lines[1].starts_with("total"), "{table}");
+    assert!(table.contains("1 row(s) at position"), "{table}");
+
+    let json = cli(&["--json", "kpis", "--breakdown", "category"])
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["rows"][0]["key"], "cleaning", "{value}");
+    assert_eq!(value["rows"][0]["posted"], 2);
+
+    // A customer token may not read KPIs.
+    let refused = crate::harness::admin_cli(server.addr, CUSTOMER_TOKEN, &["kpis"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            daojia_server::admin_cli::CliError::Refused {
+                code: Code::PermissionDenied,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_see_only_their_queries() {
     let server = QueryServer::start().await;
     let mut queries = server.queries();

@@ -731,7 +731,10 @@ pub(crate) fn read_stream(
     let (positions, cutoff) = {
         let idx = shared.index();
         let head = shared.head();
-        if idx.tombstoned_at(stream, head) {
+        // A tombstoned stream's metadata stream reads as deleted too, as in EventStoreDB
+        // (its metadata may still be written, but nobody reads it back).
+        let target = metadata::target_of(stream).unwrap_or(stream);
+        if idx.tombstoned_at(target, head) {
             return Err(Error::StreamDeleted {
                 stream: stream.to_string(),
             });

@@ -255,6 +255,8 @@ pub struct Subscription {
     cursor: u64,
     caught_up_sent: bool,
     pending: VecDeque<SubscriptionItem>,
+    /// Filtered `$all` catch-up: events considered since the last checkpoint.
+    considered: u32,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -317,6 +319,7 @@ impl Subscription {
             cursor,
             caught_up_sent: false,
             pending: VecDeque::new(),
+            considered: 0,
         }
     }
 
@@ -329,23 +332,42 @@ impl Subscription {
     fn catch_up_page(&mut self) -> Result<bool> {
         match &self.target {
             Target::All(opts) => {
+                // A checkpointing subscription reads every event and filters here, so that it
+                // checkpoints after every `checkpoint_interval` events considered, in history
+                // as in live delivery.
+                let checkpoint_filter = opts
+                    .filter
+                    .as_ref()
+                    .filter(|_| opts.checkpoint_interval > 0);
                 let slice = read_all(
                     &self.shared,
                     Direction::Forwards,
                     AllStart::Position(Position(self.cursor)),
                     PAGE,
-                    opts.filter.as_ref(),
+                    if checkpoint_filter.is_some() {
+                        None
+                    } else {
+                        opts.filter.as_ref()
+                    },
                 )?;
-                let checkpoints = opts.filter.is_some() && opts.checkpoint_interval > 0;
                 let progressed = slice.next.0 > self.cursor;
-                let found = !slice.events.is_empty();
+                let mut found = false;
                 for e in slice.events {
-                    self.pending.push_back(SubscriptionItem::Event(e));
-                }
-                // During catch-up a filtered subscription checkpoints after every page.
-                if checkpoints && progressed {
-                    self.pending
-                        .push_back(SubscriptionItem::Checkpoint(slice.next));
+                    let Some(filter) = checkpoint_filter else {
+                        found = true;
+                        self.pending.push_back(SubscriptionItem::Event(e));
+                        continue;
+                    };
+                    let next = Position(e.next_position());
+                    if filter.matches(&e) {
+                        found = true;
+                        self.pending.push_back(SubscriptionItem::Event(e));
+                    }
+                    self.considered += 1;
+                    if self.considered >= opts.checkpoint_interval {
+                        self.considered = 0;
+                        self.pending.push_back(SubscriptionItem::Checkpoint(next));
+                    }
                 }
                 self.cursor = self.cursor.max(slice.next.0);
                 Ok(found || (progressed && !slice.end_of_log))

@@ -429,6 +429,15 @@ impl Writer {
             Op::Delete { stream, expected } => {
                 // Without event ids there is no idempotent outcome: only write or refuse.
                 self.check(idx, &stream, expected, &[], false)?;
+                // As in EventStoreDB: a stream that never had an event cannot be soft-deleted,
+                // whatever the expectation (clients read this as "not found").
+                if idx.streams.stream_len(&stream) == 0 {
+                    return Err(Error::WrongExpectedVersion {
+                        stream,
+                        expected,
+                        actual: CurrentRevision::NoStream,
+                    });
+                }
                 let meta_stream = format!("{}{stream}", metadata::METASTREAM_PREFIX);
                 let current = latest_metadata(idx, &stream).map(|m| (*m).clone());
                 let data = current

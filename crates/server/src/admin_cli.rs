@@ -1,7 +1,7 @@
 //! `daojia admin ...`: the ops console on the command line. One subcommand per
 //! `daojia.v1.Admin` RPC (times as RFC 3339, `2027-01-15T08:00:00Z`; a rule set from a JSON
-//! file) and the main ops queries of `daojia.v1.Queries` (open follow-ups,
-//! complaints and disputes, the red and black lists, a worker's credit history), sent to a
+//! file) and the main ops queries of `daojia.v1.Queries` (open follow-ups, complaints and
+//! disputes, the red and black lists, a worker's credit history, the KPI table), sent to a
 //! running server with a bearer token. Output is a readable table, or JSON with `--json`.
 //!
 //! A refused call becomes [`CliError::Refused`] with the gRPC code, message, ErrorInfo reason
@@ -75,6 +75,33 @@ pub enum ListArg {
     Red,
     /// The black list (黑榜).
     Black,
+}
+
+/// How KPIs are broken down, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BreakdownArg {
+    /// One row, `total`.
+    Total,
+    /// By China-time day of posting (`YYYY-MM-DD`).
+    Day,
+    /// By service category.
+    Category,
+    /// By county (nearest seat).
+    County,
+    /// By company of the workers involved.
+    Company,
+}
+
+impl BreakdownArg {
+    fn pb(self) -> pb::KpiBreakdown {
+        match self {
+            BreakdownArg::Total => pb::KpiBreakdown::Total,
+            BreakdownArg::Day => pb::KpiBreakdown::Day,
+            BreakdownArg::Category => pb::KpiBreakdown::Category,
+            BreakdownArg::County => pb::KpiBreakdown::County,
+            BreakdownArg::Company => pb::KpiBreakdown::Company,
+        }
+    }
 }
 
 /// How a complaint was decided, on the command line.
@@ -451,6 +478,14 @@ pub enum AdminSubcommand {
         /// The longest to wait, in milliseconds.
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u32,
+    },
+    /// The KPI table (`Queries.GetKpis`): counts and rates, in total or broken down.
+    Kpis {
+        /// How to break the KPIs down.
+        #[arg(long, value_enum, default_value_t = BreakdownArg::Total)]
+        breakdown: BreakdownArg,
+        #[command(flatten)]
+        query: QueryOptions,
     },
     /// A worker's credit: score, standing and history.
     Credit {
@@ -916,6 +951,16 @@ impl Client {
                     .await?;
                 return Ok(status(r.into_inner()));
             }
+            AdminSubcommand::Kpis { breakdown, query } => {
+                let r = pb::GetKpisRequest {
+                    breakdown: breakdown.pb() as i32,
+                    min_position: query.min_position,
+                    page_size: query.limit,
+                    page_token: query.page_token,
+                };
+                let r = queries.get_kpis(self.request(r)?).await?;
+                return Ok(kpis(r.into_inner()));
+            }
             AdminSubcommand::Credit { worker, query } => {
                 let r = pb::GetCreditRequest {
                     subject: Some(subject(SubjectKindArg::Worker, worker)),
@@ -1214,6 +1259,61 @@ fn status(r: pb::ServerInfoResponse) -> Answer {
         footer: Vec::new(),
         json,
     }
+}
+
+/// KPI rows: the key, every count, and the rates (null when their denominator is 0).
+fn kpis(r: pb::GetKpisReply) -> Answer {
+    let items = r
+        .rows
+        .iter()
+        .map(|row| {
+            let c = row.counts.unwrap_or_default();
+            json!({
+                "key": row.key,
+                "posted": c.posted,
+                "filled": c.filled,
+                "first_accepts": c.first_accepts,
+                "accept_minutes": c.accept_minutes,
+                "check_ins": c.check_ins,
+                "late_check_ins": c.late_check_ins,
+                "served": c.served,
+                "reviews": c.reviews,
+                "good_reviews": c.good_reviews,
+                "stars": c.stars,
+                "complaints": c.complaints,
+                "repurchased": c.repurchased,
+                "good_review_rate_bp": row.good_review_rate_bp,
+                "satisfaction_centi_stars": row.satisfaction_centi_stars,
+                "repurchase_rate_bp": row.repurchase_rate_bp,
+                "complaint_rate_bp": row.complaint_rate_bp,
+                "lateness_rate_bp": row.lateness_rate_bp,
+                "fill_rate_bp": row.fill_rate_bp,
+                "mean_minutes_to_accept": row.mean_minutes_to_accept,
+            })
+        })
+        .collect();
+    listing(
+        vec![
+            "key",
+            "posted",
+            "filled",
+            "served",
+            "reviews",
+            "good_reviews",
+            "complaints",
+            "repurchased",
+            "check_ins",
+            "late_check_ins",
+            "fill_rate_bp",
+            "good_review_rate_bp",
+            "satisfaction_centi_stars",
+            "mean_minutes_to_accept",
+        ],
+        "rows",
+        items,
+        &r.next_page_token,
+        r.position,
+    )
 }
 
 fn credit(r: pb::CreditReply) -> Answer {

@@ -141,9 +141,13 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(refusal) => Status::unauthenticated(match refusal {
                 AuthRefusal::Missing => "missing credentials: send `authorization: Bearer <token>`",
                 AuthRefusal::Malformed => {
-                    "malformed credentials: the authorization header must be `Bearer <token>`"
+                    "malformed credentials: the authorization header must be `Bearer <token>` \
+                     (or `Basic` ACTOR:TOKEN from EventStoreDB clients)"
                 }
-                AuthRefusal::UnknownToken => "invalid bearer token",
+                AuthRefusal::UnknownToken => {
+                    "invalid credentials: unknown token, or a Basic user name that is not the \
+                     token's actor"
+                }
             }),
             ApiError::PermissionDenied { role, action } => with_reason(
                 Code::PermissionDenied,
