@@ -396,7 +396,7 @@ async fn a_restart_without_the_read_models_rebuilds_every_query_from_the_log() {
     let dir = platform.stop().await;
 
     // Without the read models' directory, they replay the whole log.
-    let projections = dir.path().join("data").join("projections");
+    let projections = crate::harness::local_dir(&dir.path().join("data")).join("projections");
     assert!(projections.is_dir(), "{projections:?}");
     std::fs::remove_dir_all(&projections).unwrap();
     let platform = Platform::start_in(dir, clock).await;

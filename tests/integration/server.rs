@@ -372,6 +372,46 @@ async fn a_store_that_cannot_open_stops_the_server_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_url_stops_the_server_after_the_bounded_wait() {
+    // A port nothing listens on any more.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let dir = tempdir();
+    let url = format!("kurrentdb://admin:secret@127.0.0.1:{port}?tls=false");
+    let data_dir = dir.path().join("data");
+    let config = serve_args(&[
+        "--insecure",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--store",
+        &url,
+        "--store-connect-timeout",
+        "1",
+    ])
+    .resolve(None)
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = std::time::Instant::now();
+    let err = daojia_server::run(listener, config, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServeError::ConnectStore { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot use the event store at kurrentdb://admin:***@127.0.0.1:{port}?tls=false"
+        )) && message.contains("gave up waiting"),
+        "{message}"
+    );
+    assert!(!message.contains("secret"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // Local state still goes to the data directory.
+    assert!(data_dir.is_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_health_only_listener_answers_in_plaintext_next_to_a_tls_server_and_nothing_else() {
     let dir = tempdir();
     let rcgen::CertifiedKey { cert, signing_key } =

@@ -12,6 +12,15 @@ pub enum FilterTarget {
     EventType,
 }
 
+/// A filter's matcher as given: its prefixes or its regex pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterSpec<'a> {
+    /// The field starts with one of these.
+    Prefixes(&'a [String]),
+    /// The field matches this pattern.
+    Regex(&'a str),
+}
+
 #[derive(Clone, Debug)]
 enum Matcher {
     Prefixes(Vec<String>),
@@ -70,6 +79,14 @@ impl Filter {
         self.target
     }
 
+    /// What the filter matches, for backends that hand filters on to a server.
+    pub fn spec(&self) -> FilterSpec<'_> {
+        match &self.matcher {
+            Matcher::Prefixes(p) => FilterSpec::Prefixes(p),
+            Matcher::Regex(re) => FilterSpec::Regex(re.as_str()),
+        }
+    }
+
     /// Whether an event passes.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         let field = match self.target {
@@ -95,5 +112,16 @@ mod tests {
             Err(Error::InvalidArgument(_))
         ));
         assert!(Filter::prefixes(FilterTarget::EventType, Vec::<String>::new()).is_err());
+    }
+
+    #[test]
+    fn spec_gives_back_what_the_filter_was_built_from() {
+        let f = Filter::prefixes(FilterTarget::EventType, ["Order", "Worker"]).unwrap();
+        assert_eq!(
+            f.spec(),
+            FilterSpec::Prefixes(&["Order".to_string(), "Worker".to_string()])
+        );
+        let f = Filter::regex(FilterTarget::StreamName, "^order-").unwrap();
+        assert_eq!(f.spec(), FilterSpec::Regex("^order-"));
     }
 }

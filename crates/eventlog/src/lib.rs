@@ -33,7 +33,7 @@ mod validate;
 mod writer;
 
 pub use error::{Error, Result};
-pub use filter::{Filter, FilterTarget};
+pub use filter::{Filter, FilterSpec, FilterTarget};
 pub use format::FORMAT_VERSION;
 pub use log::{AllSlice, Builder, Clock, Config, EventLog, ManualClock, Stats, SystemClock};
 pub use metadata::{METADATA_EVENT_TYPE, StreamMetadata};

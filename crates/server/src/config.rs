@@ -62,9 +62,18 @@ pub enum Command {
 /// `daojia serve` options, as given.
 #[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
-    /// Directory of the embedded event store (created if missing).
+    /// Directory of the embedded event store (created if missing) and of local state such as
+    /// the read models' checkpoints (also with --store).
     #[arg(long, value_name = "DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Keep events on a KurrentDB (or EventStoreDB) server instead of the embedded store:
+    /// `kurrentdb://HOST:PORT?tls=false`, also `kurrent://`, `kdb://`, `esdb://` (each with
+    /// `+discover` for a cluster's gossip), with optional `USER:PASSWORD@`.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// With --store: how long startup keeps trying to reach the store before it gives up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, requires = "store")]
+    pub store_connect_timeout: u64,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2113")]
     pub listen: SocketAddr,
@@ -123,11 +132,48 @@ fn simulated_start(value: &str) -> Result<daojia_domain::Timestamp, String> {
         .ok_or_else(|| format!("{value:?} is out of range"))
 }
 
+/// Where the events are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// The embedded store, in the data directory.
+    Embedded,
+    /// A KurrentDB server.
+    Kurrent {
+        /// Its connection string (checked scheme).
+        url: String,
+        /// How long startup keeps trying to reach it.
+        connect_timeout: Duration,
+    },
+}
+
+/// The URL schemes `--store` accepts (those of the `kurrentdb` client).
+const STORE_SCHEMES: [&str; 4] = ["kurrentdb", "kurrent", "kdb", "esdb"];
+
+impl StoreConfig {
+    /// Checks `--store URL`'s scheme; the rest of the URL is the client's to parse.
+    pub fn kurrent(url: &str, connect_timeout: Duration) -> Result<StoreConfig, ConfigError> {
+        let scheme = url.split_once("://").map(|(s, _)| s);
+        let known = scheme.is_some_and(|s| {
+            let base = s.strip_suffix("+discover").unwrap_or(s);
+            STORE_SCHEMES.contains(&base.to_ascii_lowercase().as_str())
+        });
+        if !known {
+            return Err(ConfigError::StoreUrl(scheme.unwrap_or(url).to_string()));
+        }
+        Ok(StoreConfig::Kurrent {
+            url: url.to_string(),
+            connect_timeout,
+        })
+    }
+}
+
 /// The resolved configuration `run` takes.
 #[derive(Debug)]
 pub struct ServerConfig {
-    /// Directory of the embedded event store.
+    /// Directory of the embedded event store and of local state (read-model checkpoints).
     pub data_dir: PathBuf,
+    /// Where the events are kept.
+    pub store: StoreConfig,
     /// The address to bind (the caller binds it; `run` takes the listener).
     pub listen: SocketAddr,
     /// Transport security and authentication.
@@ -217,6 +263,13 @@ pub enum ConfigError {
     /// A token entry is invalid.
     #[error("invalid token configuration: {0}")]
     Token(#[from] TokenError),
+    /// `--store` names no event store daojia can use.
+    #[error(
+        "unsupported --store URL scheme {0:?}: use kurrentdb://HOST:PORT?tls=false (or \
+         kurrent://, kdb://, esdb://, each also with +discover); leave --store out for the \
+         embedded store in --data-dir"
+    )]
+    StoreUrl(String),
     /// A file could not be read.
     #[error("cannot read {what} {path}: {source}")]
     Read {
@@ -233,6 +286,12 @@ impl ServeArgs {
     /// Checks the options and reads the tokens and TLS files. `env_tokens` is the value of
     /// [`TOKENS_ENV`], passed in so that tests need not touch the process environment.
     pub fn resolve(self, env_tokens: Option<&str>) -> Result<ServerConfig, ConfigError> {
+        let store = match &self.store {
+            None => StoreConfig::Embedded,
+            Some(url) => {
+                StoreConfig::kurrent(url, Duration::from_secs(self.store_connect_timeout))?
+            }
+        };
         let security = if self.insecure {
             if !is_loopback(self.listen) {
                 return Err(ConfigError::InsecureNotLoopback(self.listen));
@@ -267,6 +326,7 @@ impl ServeArgs {
         };
         Ok(ServerConfig {
             data_dir: self.data_dir,
+            store,
             listen: self.listen,
             security,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
@@ -391,6 +451,59 @@ mod tests {
         assert!(matches!(c.security, Security::LoopbackPlaintext { .. }));
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.query_wait, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_store_is_embedded_unless_a_kurrentdb_url_is_given() {
+        assert_eq!(
+            serve_args(&["--insecure"]).resolve(None).unwrap().store,
+            StoreConfig::Embedded
+        );
+        for url in [
+            "kurrentdb://127.0.0.1:2113?tls=false",
+            "kurrent://db:2113",
+            "kdb://admin:changeit@db:2113",
+            "esdb://db:2113?tls=false",
+            "esdb+discover://db1:2113,db2:2113",
+            "KurrentDB+discover://db:2113",
+        ] {
+            let c = serve_args(&["--insecure", "--store", url])
+                .resolve(None)
+                .unwrap();
+            assert_eq!(
+                c.store,
+                StoreConfig::Kurrent {
+                    url: url.into(),
+                    connect_timeout: Duration::from_secs(30)
+                },
+                "{url}"
+            );
+        }
+        let c = serve_args(&[
+            "--insecure",
+            "--store",
+            "esdb://db",
+            "--store-connect-timeout",
+            "2",
+        ])
+        .resolve(None)
+        .unwrap();
+        assert!(
+            matches!(c.store, StoreConfig::Kurrent { connect_timeout, .. } if connect_timeout == Duration::from_secs(2))
+        );
+        for url in [
+            "postgres://db/events",
+            "http://db:2113",
+            "db:2113",
+            "kurrentdb",
+        ] {
+            let err = serve_args(&["--insecure", "--store", url])
+                .resolve(None)
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::StoreUrl(_)), "{url}: {err}");
+            assert!(err.to_string().contains("kurrentdb://"), "{err}");
+        }
+        assert!(Cli::try_parse_from(["daojia", "serve", "--store-connect-timeout", "3"]).is_err());
     }
 
     #[test]

@@ -34,10 +34,19 @@ pub mod settle;
 pub mod signal;
 pub mod simulate;
 pub mod status;
+pub mod store_backend;
 pub mod store_slot;
 pub mod worker_app;
 
 pub use clock::Clock;
+
+/// Makes ring rustls's process-wide crypto provider. The `kurrentdb` client (behind `--store`)
+/// brings rustls's aws-lc-rs backend next to tonic's ring one, and with both compiled in rustls
+/// will not pick one by itself. Idempotent; `run` and the binary call it.
+pub fn install_crypto_provider() {
+    // Err means a provider is installed already: keep it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use config::{Cli, Command, ServeArgs, ServerConfig};
 pub use server::{ServeError, run, run_with};
 pub use status::ApiError;

@@ -14,6 +14,7 @@ use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    daojia_server::install_crypto_provider();
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()

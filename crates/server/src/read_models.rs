@@ -6,12 +6,12 @@ use std::sync::{Arc, OnceLock};
 
 use daojia_projections::kpis::{County, KpisView};
 use daojia_projections::{Projector, ReadModels, counties};
-use daojia_store::EmbeddedStore;
 
 use crate::status::ApiError;
+use crate::store_backend::Store;
 
-/// The projector over the embedded store.
-pub type ReadModelsProjector = Projector<ReadModels, EmbeddedStore>;
+/// The projector over the server's store.
+pub type ReadModelsProjector = Projector<ReadModels, Store>;
 
 /// A shared, set-once handle to the running projector.
 ///

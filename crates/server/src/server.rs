@@ -17,8 +17,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use daojia_domain::OrderTerms;
+use daojia_kurrent::KurrentStore;
 use daojia_projections::{Projector, ReadModels};
 use daojia_store::{EmbeddedStore, StoreError};
 use tokio::net::TcpListener;
@@ -31,7 +33,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::admin::AdminService;
 use crate::clock::Clock;
-use crate::config::{Security, ServerConfig, is_loopback};
+use crate::config::{Security, ServerConfig, StoreConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
 use crate::dispatcher::{DispatchConfig, Dispatcher};
 use crate::esdb::proto::event_store::client::{
@@ -46,6 +48,7 @@ use crate::progress::Progress;
 use crate::queries::QueriesService;
 use crate::reactor::Reactor;
 use crate::read_models::ReadModelsSlot;
+use crate::store_backend::Store;
 use crate::store_slot::StoreSlot;
 use crate::worker_app::WorkerAppService;
 
@@ -69,6 +72,14 @@ pub enum ServeError {
     OpenStore {
         /// The data directory.
         dir: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// The KurrentDB server named by `--store` could not be reached (or refused the client).
+    #[error("cannot use the event store at {url}: {source}")]
+    ConnectStore {
+        /// The `--store` URL, password hidden.
+        url: String,
         /// Why.
         source: StoreError,
     },
@@ -105,6 +116,7 @@ pub async fn run_with(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    crate::install_crypto_provider();
     let local = listener.local_addr().map_err(ServeError::Listener)?;
     if config.security.loopback_only() && !is_loopback(local) {
         return Err(ServeError::NotLoopback(local));
@@ -141,15 +153,10 @@ pub async fn run_with(
         ),
     };
     let mut builder = Server::builder()
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
     if let Some(identity) = tls {
-        // tonic builds its TLS server configuration with rustls's process-wide default crypto
-        // provider, which rustls cannot pick by itself when both of its backends are compiled
-        // in (feature unification: `cargo test --workspace` also builds the official EventStoreDB
-        // client, which enables aws-lc-rs) and then panics on every connection. Choose ring, the
-        // backend daojia is built with, unless the process already chose one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // The crypto provider tonic's TLS needs was chosen above (`install_crypto_provider`).
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(ServeError::Tls)?;
@@ -224,6 +231,7 @@ pub async fn run_with(
     let background = Background::default();
     let opening = tokio::spawn(open_store(
         config.data_dir.clone(),
+        config.store.clone(),
         Started {
             slot: slot.clone(),
             reads: reads.clone(),
@@ -286,9 +294,15 @@ pub async fn run_with(
         }
     }
     served?;
-    opened.map_err(|source| ServeError::OpenStore {
-        dir: config.data_dir,
-        source,
+    opened.map_err(|source| match &config.store {
+        StoreConfig::Embedded => ServeError::OpenStore {
+            dir: config.data_dir,
+            source,
+        },
+        StoreConfig::Kurrent { url, .. } => ServeError::ConnectStore {
+            url: daojia_kurrent::redacted(url),
+            source,
+        },
     })?;
     tracing::info!("stopped");
     Ok(())
@@ -361,6 +375,7 @@ struct Started {
 /// SERVING.
 async fn open_store(
     dir: PathBuf,
+    store: StoreConfig,
     started: Started,
     health: HealthReporter,
     failed: oneshot::Sender<()>,
@@ -377,14 +392,32 @@ async fn open_store(
     } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
+    let embedded = store == StoreConfig::Embedded;
     let opened = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&task_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", task_dir.display()))
         })?;
-        EmbeddedStore::open(&task_dir)
+        // With --store the data directory only holds local state (read-model checkpoints).
+        embedded.then(|| EmbeddedStore::open(&task_dir)).transpose()
     })
     .await
     .unwrap_or_else(|e| Err(StoreError::Internal(format!("store open task failed: {e}"))));
+    let opened = match (opened, store) {
+        (Ok(Some(embedded)), _) => Ok(Store::Embedded(embedded)),
+        (
+            Ok(None),
+            StoreConfig::Kurrent {
+                url,
+                connect_timeout,
+            },
+        ) => connect_kurrent(&url, connect_timeout)
+            .await
+            .map(Store::Kurrent),
+        (Ok(None), StoreConfig::Embedded) => Err(StoreError::Internal(
+            "the embedded store was not opened".into(),
+        )),
+        (Err(e), _) => Err(e),
+    };
     match opened {
         Ok(store) => {
             let source = Arc::new(store.clone());
@@ -417,6 +450,40 @@ async fn open_store(
         }
     }
 }
+
+/// Connects to the KurrentDB server at `url`, trying again (every half second) while it is
+/// unreachable, for at most `timeout`; says on each failed attempt what it is waiting for. A
+/// malformed URL fails at once.
+async fn connect_kurrent(url: &str, timeout: Duration) -> Result<KurrentStore, StoreError> {
+    let shown = daojia_kurrent::redacted(url);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let error = match tokio::time::timeout(left, KurrentStore::connect(url)).await {
+            Ok(Ok(store)) => {
+                tracing::info!(store = %shown, attempts, "connected to the event store");
+                return Ok(store);
+            }
+            Ok(Err(e @ StoreError::InvalidArgument(_))) => return Err(e),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer from {shown}"),
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(StoreError::Unavailable(format!(
+                "gave up waiting for the KurrentDB server after {attempts} attempts in \
+                 {timeout:?} (--store-connect-timeout): {error}"
+            )));
+        }
+        tracing::warn!(store = %shown, %error, attempts, ?left, "waiting for the event store (--store) to answer");
+        tokio::time::sleep(RETRY_CONNECT.min(left)).await;
+    }
+}
+
+/// Pause between attempts to reach a `--store` server.
+const RETRY_CONNECT: Duration = Duration::from_millis(500);
 
 /// Closes the store (its writer thread stops after the queued appends and it writes its index
 /// snapshot) once no service holds it any more.

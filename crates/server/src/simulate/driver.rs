@@ -1136,6 +1136,7 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
     }
     let config = ServerConfig {
         data_dir: data_dir.clone(),
+        store: crate::config::StoreConfig::Embedded,
         listen: "127.0.0.1:0"
             .parse()
             .map_err(|_| SimulateError::Server("address".into()))?,
