@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// to drive offers by hand).
     #[arg(long)]
     pub no_dispatch: bool,
+    /// Do not run the reactor (no credit rules applied, no follow-ups opened): for a daojia
+    /// that only serves as another daojia's event store (`--store`), whose reactor does that.
+    #[arg(long)]
+    pub no_reactor: bool,
     /// How long the dispatcher collects new instant orders before matching them as one batch.
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
     pub batch_window_ms: u64,
@@ -339,7 +343,7 @@ impl ServeArgs {
                 slot_batch_window: Duration::from_millis(self.slot_batch_window_ms),
                 ..DispatchConfig::default()
             }),
-            reactor: true,
+            reactor: !self.no_reactor,
             health_listen: self.health_listen,
         })
     }
