@@ -37,6 +37,21 @@ pub const MAX_WRITE_WAIT: Duration = Duration::from_secs(10);
 /// Most batches one BatchAppend call may have open (parts sent, final part not yet).
 pub const MAX_OPEN_BATCHES: usize = 1024;
 
+/// The expectation of an append, delete or tombstone: the three requests carry the same
+/// `expected_stream_revision` oneof as three generated types.
+macro_rules! expected_revision {
+    ($value:expr, $oneof:path) => {{
+        use $oneof as E;
+        match $value {
+            Some(E::Revision(r)) => Ok(ExpectedRevision::Exact(Revision(r))),
+            Some(E::NoStream(_)) => Ok(ExpectedRevision::NoStream),
+            Some(E::Any(_)) => Ok(ExpectedRevision::Any),
+            Some(E::StreamExists(_)) => Ok(ExpectedRevision::StreamExists),
+            None => Err(invalid("options.expected_stream_revision is missing")),
+        }
+    }};
+}
+
 /// The Streams service.
 #[derive(Clone, Debug)]
 pub struct StreamsService {
@@ -87,14 +102,10 @@ impl streams_server::Streams for StreamsService {
             return Err(invalid("an append must start with its options"));
         };
         let stream = stream_name(options.stream_identifier.as_ref())?;
-        use append_req::options::ExpectedStreamRevision as E;
-        let expected = match options.expected_stream_revision {
-            Some(E::Revision(r)) => ExpectedRevision::Exact(Revision(r)),
-            Some(E::NoStream(_)) => ExpectedRevision::NoStream,
-            Some(E::Any(_)) => ExpectedRevision::Any,
-            Some(E::StreamExists(_)) => ExpectedRevision::StreamExists,
-            None => return Err(invalid("options.expected_stream_revision is missing")),
-        };
+        let expected = expected_revision!(
+            options.expected_stream_revision,
+            append_req::options::ExpectedStreamRevision
+        )?;
         let mut events = Vec::new();
         let mut size = 0usize;
         while let Some(message) = incoming.message().await? {
@@ -137,14 +148,10 @@ impl streams_server::Streams for StreamsService {
             .options
             .ok_or_else(|| invalid("options is missing"))?;
         let stream = stream_name(options.stream_identifier.as_ref())?;
-        use delete_req::options::ExpectedStreamRevision as E;
-        let expected = match options.expected_stream_revision {
-            Some(E::Revision(r)) => ExpectedRevision::Exact(Revision(r)),
-            Some(E::NoStream(_)) => ExpectedRevision::NoStream,
-            Some(E::Any(_)) => ExpectedRevision::Any,
-            Some(E::StreamExists(_)) => ExpectedRevision::StreamExists,
-            None => return Err(invalid("options.expected_stream_revision is missing")),
-        };
+        let expected = expected_revision!(
+            options.expected_stream_revision,
+            delete_req::options::ExpectedStreamRevision
+        )?;
         let deleted = store.delete(&stream, expected).await.map_err(from_store)?;
         let p = deleted.position.0;
         Ok(Response::new(DeleteResp {
@@ -168,14 +175,10 @@ impl streams_server::Streams for StreamsService {
             .options
             .ok_or_else(|| invalid("options is missing"))?;
         let stream = stream_name(options.stream_identifier.as_ref())?;
-        use tombstone_req::options::ExpectedStreamRevision as E;
-        let expected = match options.expected_stream_revision {
-            Some(E::Revision(r)) => ExpectedRevision::Exact(Revision(r)),
-            Some(E::NoStream(_)) => ExpectedRevision::NoStream,
-            Some(E::Any(_)) => ExpectedRevision::Any,
-            Some(E::StreamExists(_)) => ExpectedRevision::StreamExists,
-            None => return Err(invalid("options.expected_stream_revision is missing")),
-        };
+        let expected = expected_revision!(
+            options.expected_stream_revision,
+            tombstone_req::options::ExpectedStreamRevision
+        )?;
         let deleted = store
             .tombstone(&stream, expected)
             .await
