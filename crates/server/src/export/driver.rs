@@ -6,7 +6,7 @@ use super::sink::{Identity, JsonlSink, ParquetSink, Sink};
 use super::source::Source;
 use super::{ExportArgs, ExportError, Format, Summary};
 
-/// Runs the export. `env_token` is the value of [`TOKEN_ENV`]; `draw_progress` whether to
+/// Runs the export. `env_token` is the value of [`crate::admin_cli::TOKEN_ENV`]; `draw_progress` whether to
 /// draw the progress line (stderr is a terminal).
 pub async fn run(
     args: ExportArgs,
