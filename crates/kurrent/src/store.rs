@@ -29,6 +29,36 @@ struct Inner {
     client: Client,
     /// The connection string without its password, for messages.
     display: String,
+    /// Continuations this store handed out (`AllSlice::next`, one past the page's last event),
+    /// newest last: a page that starts at one of them is read from that last event's real
+    /// position, which a KurrentDB server accepts, and the event itself is skipped.
+    continuations: std::sync::Mutex<std::collections::VecDeque<u64>>,
+}
+
+/// How many continuations [`Inner::continuations`] remembers (one per concurrent reader is
+/// enough; older ones still work on servers that accept any position).
+const CONTINUATIONS: usize = 1024;
+
+impl Inner {
+    fn continuations(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<u64>> {
+        self.continuations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember_continuation(&self, next: u64) {
+        let mut known = self.continuations();
+        if known.len() >= CONTINUATIONS {
+            known.pop_front();
+        }
+        known.push_back(next);
+    }
+
+    /// The real event position behind a continuation this store handed out, if `start` is one.
+    fn continuation_of(&self, start: Position) -> Option<Position> {
+        let known = self.continuations();
+        (start.0 > 0 && known.contains(&start.0)).then(|| Position(start.0 - 1))
+    }
 }
 
 impl fmt::Debug for KurrentStore {
@@ -59,7 +89,11 @@ impl KurrentStore {
             ))
         })?;
         Ok(KurrentStore {
-            inner: Arc::new(Inner { client, display }),
+            inner: Arc::new(Inner {
+                client,
+                display,
+                continuations: Default::default(),
+            }),
         })
     }
 
@@ -234,9 +268,17 @@ impl EventStore for KurrentStore {
                 end_of_log: false,
             });
         }
+        // A continuation is one past an event, which a KurrentDB server may refuse as a read
+        // position: read from that event instead, one more, and skip it.
+        let resume_after = match (direction, start) {
+            (Direction::Forwards, AllStart::Position(p)) => self.inner.continuation_of(p),
+            _ => None,
+        };
+        let server_start = resume_after.map_or(start, AllStart::Position);
+        let want = max_count + usize::from(resume_after.is_some());
         let mut options = ReadAllOptions::default()
-            .position(convert::all_start(direction, start))
-            .max_count(max_count);
+            .position(convert::all_start(direction, server_start))
+            .max_count(want);
         options = match direction {
             Direction::Forwards => options.forwards(),
             Direction::Backwards => options.backwards(),
@@ -252,16 +294,26 @@ impl EventStore for KurrentStore {
             .await
             .map_err(|e| map(op, e))?;
         let mut events = Vec::new();
+        let mut received = 0usize;
         while let Some(event) = read.next().await.map_err(|e| map(op, e))? {
-            events.push(convert::recorded(event.get_original_event()));
+            received += 1;
+            let event = convert::recorded(event.get_original_event());
+            if resume_after.is_some_and(|after| event.position <= after) {
+                continue;
+            }
+            events.push(event);
         }
         let next = match (direction, events.last()) {
-            (Direction::Forwards, Some(last)) => Position(last.position.0 + 1),
+            (Direction::Forwards, Some(last)) => {
+                let next = last.position.0 + 1;
+                self.inner.remember_continuation(next);
+                Position(next)
+            }
             (Direction::Backwards, Some(last)) => last.position,
             (_, None) => start_position,
         };
         Ok(AllSlice {
-            end_of_log: events.len() < max_count,
+            end_of_log: received < want,
             events,
             next,
         })
