@@ -29,9 +29,10 @@
 //!   the write); nothing is stored locally.
 //! - **Positions** are KurrentDB commit positions. `head()` is the last event's position plus
 //!   one (one backwards `$all` read), not the end of a record; the `next` of an `$all` page read
-//!   forwards is likewise the page's last position plus one. A daojia server accepts any
-//!   position; a KurrentDB server reading forwards from such a position starts at the next
-//!   record (`$all` reads that resume from an event's own position are always exact).
+//!   forwards is likewise the page's last position plus one. The store remembers the
+//!   continuations it handed out and reads such a page from that last event's own position
+//!   (skipping it), so no server is ever asked for a position inside a record; reads that
+//!   start from an event's own position are exact as they are.
 //! - **`created`** is the server's clock, in 100 ns ticks since the Unix epoch (read from the
 //!   event's `created` property, so it keeps the server's precision).
 //! - **`stream_revision`** of a soft-deleted stream is `NoStream` (KurrentDB reads it as not
