@@ -82,8 +82,12 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// An earlier write or sync failed; the log acknowledges nothing more until it is reopened.
-    #[error("the log is poisoned by an earlier I/O failure ({cause}); reopen it to recover")]
+    /// An earlier write or sync failed; nothing is acknowledged until the log has recovered by
+    /// itself (a full disk, once space is freed: see [`crate::LogHealth`]) or, after any other
+    /// failure, until it is reopened. The append that gets this error was not written.
+    #[error(
+        "the log is poisoned by an earlier I/O failure ({cause}); after a full disk it recovers by itself once space is freed, otherwise reopen it"
+    )]
     Poisoned {
         /// The failure that poisoned it.
         cause: String,

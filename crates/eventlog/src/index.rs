@@ -143,6 +143,20 @@ impl StreamIndex {
         self.events += 1;
     }
 
+    /// Forgets every position at or above `end` (written but never made durable), and the
+    /// streams left without any.
+    pub fn roll_back(&mut self, end: u64) {
+        let mut removed = 0u64;
+        for e in self.table.iter_mut() {
+            let keep = e.tail.partition_point(|&p| p < end);
+            removed += (e.tail.len() - keep) as u64;
+            e.tail.truncate(keep);
+        }
+        self.table
+            .retain(|e| e.frozen_len > 0 || !e.tail.is_empty());
+        self.events -= removed;
+    }
+
     /// Number of indexed events.
     pub fn events(&self) -> u64 {
         self.events

@@ -35,7 +35,9 @@ mod writer;
 pub use error::{Error, Result};
 pub use filter::{Filter, FilterSpec, FilterTarget};
 pub use format::FORMAT_VERSION;
-pub use log::{AllSlice, Builder, Clock, Config, EventLog, ManualClock, Stats, SystemClock};
+pub use log::{
+    AllSlice, Builder, Clock, Config, EventLog, LogHealth, ManualClock, Stats, SystemClock,
+};
 pub use metadata::{METADATA_EVENT_TYPE, StreamMetadata};
 pub use subscription::{AllOptions, SubscribeFrom, Subscription, SubscriptionItem};
 pub use types::{

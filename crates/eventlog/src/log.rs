@@ -245,6 +245,17 @@ impl IndexState {
         history.push((position, Arc::new(m)));
     }
 
+    /// Forgets everything at or above `end`: records the writer indexed but never made
+    /// durable (the log is recovering from a failed write).
+    pub fn roll_back(&mut self, end: u64) {
+        self.streams.roll_back(end);
+        self.tombstones.retain(|_, p| *p < end);
+        self.metadata.retain(|_, history| {
+            history.retain(|(p, _)| *p < end);
+            !history.is_empty()
+        });
+    }
+
     /// Applies one record, as recovery and the writer do.
     pub fn apply(&mut self, rec: &format::Record, head: u64) {
         let e = &rec.event;
@@ -342,9 +353,12 @@ pub(crate) struct Shared {
     pub head: AtomicU64,
     pub queue: Mutex<Queue>,
     pub queue_cv: Condvar,
-    pub poisoned: Mutex<Option<String>>,
+    pub poisoned: Mutex<Option<Fault>>,
     /// Set with `poisoned`, for a lock-free check on the append path.
     pub is_poisoned: std::sync::atomic::AtomicBool,
+    /// Told of every change of [`LogHealth`]; the lock also orders the changes, so that every
+    /// watcher sees them in the order they happened.
+    pub health_watchers: Mutex<Vec<HealthWatcher>>,
     /// Wrapping sum of `format::fingerprint` over every record written: the index snapshot
     /// records it, so that a snapshot is only used with the exact log it describes.
     pub fingerprint: AtomicU64,
@@ -396,21 +410,138 @@ impl Shared {
         Ok(())
     }
 
-    /// Poisons the log (keeping the first cause).
-    pub fn poison(&self, cause: String) {
-        let mut p = self.poisoned.lock().unwrap_or_else(|e| e.into_inner());
-        if p.is_none() {
-            *p = Some(cause);
+    /// Poisons the log, keeping the first cause unless a fatal fault follows a transient one
+    /// (a failed fsync while recovering from a full disk ends the recovery).
+    pub fn poison(&self, fault: Fault) {
+        let watchers = self
+            .health_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let health = {
+            let mut p = self.poisoned.lock().unwrap_or_else(|e| e.into_inner());
+            let replace = match &*p {
+                None => true,
+                Some(old) => old.transient && !fault.transient,
+            };
+            self.is_poisoned.store(true, Ordering::Release);
+            if !replace {
+                return;
+            }
+            *p = Some(fault);
+            health_of(p.as_ref())
+        };
+        for w in watchers.iter() {
+            w(&health);
         }
-        self.is_poisoned.store(true, Ordering::Release);
+        drop(watchers);
+        // Wakes an idle writer so that it starts recovering (taking the queue's lock first,
+        // so that the wake-up cannot fall between its check and its wait).
+        drop(self.queue());
+        self.queue_cv.notify_all();
     }
 
-    pub fn poison_cause(&self) -> Option<String> {
+    /// Whether the writer should be recovering from a transient fault.
+    pub fn recovering(&self) -> bool {
+        self.is_poisoned.load(Ordering::Acquire) && self.fault().is_some_and(|f| f.transient)
+    }
+
+    /// Lifts a transient fault once the writer has recovered from it.
+    pub fn unpoison(&self) {
+        let watchers = self
+            .health_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *self.poisoned.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.is_poisoned.store(false, Ordering::Release);
+        for w in watchers.iter() {
+            w(&LogHealth::Healthy);
+        }
+    }
+
+    pub fn fault(&self) -> Option<Fault> {
         self.poisoned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    pub fn poison_cause(&self) -> Option<String> {
+        self.fault().map(|f| f.cause)
+    }
+
+    pub fn health(&self) -> LogHealth {
+        health_of(
+            self.poisoned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref(),
+        )
+    }
+}
+
+/// Why the log stopped acknowledging writes.
+#[derive(Clone, Debug)]
+pub(crate) struct Fault {
+    pub cause: String,
+    /// Out of space (ENOSPC, EDQUOT): the writer recovers by itself once space is freed.
+    /// Anything else (a failed fsync above all) is fatal until the log is reopened.
+    pub transient: bool,
+}
+
+impl Fault {
+    /// A fault from an I/O error while doing `what`.
+    pub fn io(what: impl std::fmt::Display, e: &std::io::Error) -> Fault {
+        Fault {
+            cause: format!("{what}: {e}"),
+            transient: matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+        }
+    }
+
+    /// A fault that no retry can cure.
+    pub fn fatal(cause: impl Into<String>) -> Fault {
+        Fault {
+            cause: cause.into(),
+            transient: false,
+        }
+    }
+}
+
+fn health_of(fault: Option<&Fault>) -> LogHealth {
+    match fault {
+        None => LogHealth::Healthy,
+        Some(f) if f.transient => LogHealth::Recovering {
+            cause: f.cause.clone(),
+        },
+        Some(f) => LogHealth::Failed {
+            cause: f.cause.clone(),
+        },
+    }
+}
+
+pub(crate) type HealthWatcher = Box<dyn Fn(&LogHealth) + Send + Sync + 'static>;
+
+/// Whether the log accepts appends. See "When a write fails" in the writer module's docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogHealth {
+    /// Appends are accepted.
+    Healthy,
+    /// The disk is full (ENOSPC or EDQUOT): appends fail with [`Error::Poisoned`] while the
+    /// writer retries, with back-off, to cut the log back to its last durable end; once that
+    /// works it accepts appends again by itself.
+    Recovering {
+        /// The failure, with the file and operation.
+        cause: String,
+    },
+    /// A failure no retry may cure (a failed fsync: the page cache's state is unknown after
+    /// it): appends fail until the process reopens the log, which recovery makes consistent.
+    Failed {
+        /// The failure, with the file and operation.
+        cause: String,
+    },
 }
 
 /// An embedded, durable event log. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -485,6 +616,24 @@ impl EventLog {
             groups: s.groups.load(Ordering::Relaxed),
             syncs: s.syncs.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether the log accepts appends now.
+    pub fn health(&self) -> LogHealth {
+        self.shared.health()
+    }
+
+    /// Calls `watcher` with the current health at once, then on every change, in order. It
+    /// runs on one of the log's threads (so it must be quick and must not call into the log);
+    /// it is dropped when the log is.
+    pub fn on_health_change(&self, watcher: impl Fn(&LogHealth) + Send + Sync + 'static) {
+        let mut watchers = self
+            .shared
+            .health_watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        watcher(&self.shared.health());
+        watchers.push(Box::new(watcher));
     }
 
     /// The committed end of the log: every event has a position below it, and a subscriber

@@ -233,6 +233,7 @@ pub(crate) fn open(
         queue_cv: Condvar::new(),
         poisoned: Mutex::new(None),
         is_poisoned: Default::default(),
+        health_watchers: Default::default(),
         in_flight: Default::default(),
         stats: Default::default(),
         snapshot_end: AtomicU64::new(snapshot_end),

@@ -69,6 +69,29 @@ impl Segments {
         list.get(i).cloned()
     }
 
+    /// The newest segment.
+    pub fn last(&self) -> Option<Segment> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        list.last().cloned()
+    }
+
+    /// The bases of every segment, oldest first.
+    pub fn bases(&self) -> Vec<u64> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        list.iter().map(|s| s.base).collect()
+    }
+
+    /// Forgets the newest segment if it starts above `end` (it holds nothing below the
+    /// committed end, so no reader looks at it). Returns it.
+    pub fn pop_above(&self, end: u64) -> Option<Segment> {
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        if list.last().is_some_and(|s| s.base > end) {
+            list.pop()
+        } else {
+            None
+        }
+    }
+
     pub fn first_base(&self) -> u64 {
         let list = self.list.read().unwrap_or_else(|e| e.into_inner());
         list.first().map_or(0, |s| s.base)

@@ -255,6 +255,8 @@ struct FaultState {
     crash_at_sync: Option<u64>,
     fail_sync_at: Option<u64>,
     crashed: bool,
+    /// Bytes that may still be written (across all files) before writes fail with ENOSPC.
+    space_left: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -290,6 +292,7 @@ impl FaultyStorage {
                 crash_at_sync: None,
                 fail_sync_at: None,
                 crashed: false,
+                space_left: None,
             })),
         }
     }
@@ -304,6 +307,13 @@ impl FaultyStorage {
     pub fn fail_sync_at(self, n: u64) -> Self {
         self.state().fail_sync_at = Some(n);
         self
+    }
+
+    /// Models a disk with `bytes` of free space left (`None`: unlimited). Writes that grow a
+    /// file past it write what fits and then fail with ENOSPC, as `write(2)` on a full disk
+    /// does; truncating a file gives its space back.
+    pub fn set_space_left(&self, bytes: Option<u64>) {
+        self.state().space_left = bytes;
     }
 
     /// Number of syncs seen so far (file and directory).
@@ -341,7 +351,8 @@ impl FaultyStorage {
             return Err(io::Error::other("simulated power loss"));
         }
         if s.fail_sync_at == Some(n) {
-            return Err(io::Error::other("simulated fdatasync failure"));
+            // EIO, as a failing device reports it.
+            return Err(io::Error::from_raw_os_error(5));
         }
         Ok(())
     }
@@ -414,7 +425,24 @@ impl StorageFile for FaultyFile {
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.storage.check_alive()?;
-        write_into(&mut self.st().written, buf, offset)
+        // Lock order: the storage's state, then the file's (as `after_crash` does).
+        let mut fs = self.storage.state();
+        let mut st = self.st();
+        let end = offset.saturating_add(buf.len() as u64);
+        let growth = end.saturating_sub(st.written.len() as u64);
+        if let Some(left) = fs.space_left {
+            if growth > left {
+                // A full disk: the part that fits is written, then ENOSPC.
+                let fits = usize::try_from(buf.len() as u64 - (growth - left)).unwrap_or(0);
+                fs.space_left = Some(0);
+                drop(fs);
+                write_into(&mut st.written, buf.get(..fits).unwrap_or_default(), offset)?;
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            fs.space_left = Some(left - growth);
+        }
+        drop(fs);
+        write_into(&mut st.written, buf, offset)
     }
     fn sync(&self) -> io::Result<()> {
         self.storage.sync_point()?;
@@ -425,7 +453,22 @@ impl StorageFile for FaultyFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.storage.check_alive()?;
         let len = usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?;
-        self.st().written.resize(len, 0);
+        let mut fs = self.storage.state();
+        let mut st = self.st();
+        let old = st.written.len() as u64;
+        if let Some(left) = fs.space_left {
+            let new = len as u64;
+            if new > old {
+                if new - old > left {
+                    return Err(io::Error::from_raw_os_error(28));
+                }
+                fs.space_left = Some(left - (new - old));
+            } else {
+                fs.space_left = Some(left + (old - new));
+            }
+        }
+        drop(fs);
+        st.written.resize(len, 0);
         Ok(())
     }
 }
@@ -455,11 +498,18 @@ impl Storage for FaultyStorage {
     }
     fn remove(&self, name: &str) -> io::Result<()> {
         self.check_alive()?;
-        self.state()
-            .files
-            .remove(name)
-            .map(|_| ())
-            .ok_or_else(|| io::ErrorKind::NotFound.into())
+        let mut s = self.state();
+        let file = s.files.remove(name).ok_or(io::ErrorKind::NotFound)?;
+        let freed = file
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .written
+            .len() as u64;
+        if let Some(left) = &mut s.space_left {
+            *left += freed;
+        }
+        Ok(())
     }
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         self.check_alive()?;

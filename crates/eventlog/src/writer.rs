@@ -5,12 +5,38 @@
 //! records into one buffer, writes it, syncs once, and only then moves the committed end and
 //! answers. Readers never see positions at or above the committed end, so the index may run
 //! ahead of durability safely. A failed write or sync poisons the log: nothing more is
-//! acknowledged until it is reopened (and recovery decides what survived).
+//! acknowledged until it has recovered.
+//!
+//! # When a write fails
+//!
+//! The first failure is kept as the log's [`LogHealth`] (watchers are told at once) and every
+//! append fails with [`Error::Poisoned`] from then on; none of them was acknowledged. What
+//! happens next depends on the error:
+//!
+//! - **Out of space** (ENOSPC or EDQUOT, from a write, a truncation or an fsync):
+//!   [`LogHealth::Recovering`]. The writer waits for the groups in flight to be answered
+//!   (failed), then retries, after 100 ms and doubling up to 5 s, to cut the log back to its
+//!   committed end: segments started past it are removed, the last one is truncated to it (the
+//!   partly written, never acknowledged bytes go), a 64 KiB probe is written past it and
+//!   taken back (so that a disk still full keeps the log recovering rather than flapping), the
+//!   segment is synced, and the index, the recent event ids and the fingerprint forget what
+//!   was written past it. When that works the log is
+//!   [`LogHealth::Healthy`] again and takes appends. Every acknowledged event is below the
+//!   committed end, so none is lost; no failed append left anything behind, so a client
+//!   retrying one with the same event ids writes it once. Cutting back is safe even after a
+//!   failed fsync here: what the fsync may have lost lies past the committed end, which an
+//!   earlier fsync made durable, and is cut anyway.
+//! - **Anything else**, above all an fsync failing with EIO: [`LogHealth::Failed`], for good.
+//!   After a failed fsync the kernel may have dropped the dirty pages and marked them clean
+//!   ("fsyncgate"), so what the page cache shows can no longer be trusted; only a reopen
+//!   (recovery reads what is really on disk) makes the log consistent again. The process
+//!   embedding the log should exit so that its supervisor restarts it.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use hashbrown::{DefaultHashBuilder, HashMap};
 
@@ -18,9 +44,11 @@ use crate::error::{Error, Result};
 use crate::format::{
     self, RecordKind, RecordOut, SEGMENT_HEADER_LEN, TOMBSTONE_EVENT_TYPE, TOMBSTONE_REVISION,
 };
-use crate::log::{IndexState, Op, Outcome, Reply, Request, Shared};
+#[cfg(doc)]
+use crate::log::LogHealth;
+use crate::log::{Fault, IndexState, Op, Outcome, Reply, Request, Shared};
 use crate::metadata::{self, DELETED_TRUNCATE_BEFORE, METADATA_EVENT_TYPE, StreamMetadata};
-use crate::segments::{self, Segment, segment_name};
+use crate::segments::{self, Segment, parse_segment_name, segment_name};
 use crate::types::{
     Appended, ContentType, CurrentRevision, Deleted, EventId, ExpectedRevision, Position,
     ProposedEvent, Revision,
@@ -62,7 +90,22 @@ impl RecentIds {
             }
         }
     }
+
+    /// Forgets the ids written at or above `end` (never made durable).
+    fn roll_back(&mut self, end: u64) {
+        self.map.retain(|_, (_, _, pos)| *pos < end);
+        let map = &self.map;
+        self.order.retain(|id| map.contains_key(id));
+    }
 }
+
+/// First pause before the writer tries to recover from a full disk.
+const RECOVER_FIRST_DELAY: Duration = Duration::from_millis(100);
+/// Longest pause between two attempts.
+const RECOVER_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Bytes that must fit on the disk again before the log takes appends after a full disk.
+const SPACE_PROBE_BYTES: usize = 64 << 10;
 
 /// A group written to its segment(s), waiting for its sync.
 pub(crate) struct Written {
@@ -74,7 +117,7 @@ pub(crate) struct Written {
     /// Segments written, to sync.
     dirty: Vec<Segment>,
     /// Why the group cannot be acknowledged, if it cannot.
-    failure: Option<String>,
+    failure: Option<Fault>,
 }
 
 /// The sync thread: one fdatasync for every group written since the last, then the committed
@@ -83,7 +126,7 @@ pub(crate) struct Written {
 fn sync_loop(
     shared: &Shared,
     rx: &std::sync::mpsc::Receiver<Written>,
-    answers: &std::sync::mpsc::Sender<(Vec<Written>, Option<String>)>,
+    answers: &std::sync::mpsc::Sender<(Vec<Written>, Option<Fault>)>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut groups = vec![first];
@@ -100,7 +143,7 @@ fn sync_loop(
 /// The answer thread: feeds live subscribers and answers callers, in commit order. Only when
 /// it is done with a group does the group stop counting as in flight, so that the writer's
 /// own (inline) finishing never overtakes it.
-fn answer_loop(shared: &Shared, rx: &std::sync::mpsc::Receiver<(Vec<Written>, Option<String>)>) {
+fn answer_loop(shared: &Shared, rx: &std::sync::mpsc::Receiver<(Vec<Written>, Option<Fault>)>) {
     while let Ok((groups, failure)) = rx.recv() {
         let n = groups.len();
         answer(shared, groups, failure);
@@ -110,9 +153,9 @@ fn answer_loop(shared: &Shared, rx: &std::sync::mpsc::Receiver<(Vec<Written>, Op
 
 /// Makes written groups durable with one fdatasync per segment and moves the committed end;
 /// or poisons the log and says why.
-fn make_durable(shared: &Shared, groups: &[Written]) -> Option<String> {
+fn make_durable(shared: &Shared, groups: &[Written]) -> Option<Fault> {
     let mut failure = shared
-        .poison_cause()
+        .fault()
         .or_else(|| groups.iter().find_map(|g| g.failure.clone()));
     if failure.is_none() {
         shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
@@ -122,7 +165,7 @@ fn make_durable(shared: &Shared, groups: &[Written]) -> Option<String> {
                 continue;
             }
             if let Err(e) = seg.file.sync() {
-                failure = Some(format!("fdatasync of {} failed: {e}", seg.name));
+                failure = Some(Fault::io(format!("fdatasync of {} failed", seg.name), &e));
                 break;
             }
             synced.push(seg.base);
@@ -140,8 +183,8 @@ fn make_durable(shared: &Shared, groups: &[Written]) -> Option<String> {
 }
 
 /// Feeds live subscribers and answers the callers of durable groups (or fails them all).
-fn answer(shared: &Shared, groups: Vec<Written>, failure: Option<String>) {
-    if let Some(cause) = failure {
+fn answer(shared: &Shared, groups: Vec<Written>, failure: Option<Fault>) {
+    if let Some(Fault { cause, .. }) = failure {
         for g in groups {
             for (reply, result) in g.answers {
                 deliver(
@@ -189,6 +232,11 @@ pub(crate) struct Writer {
     /// Segments written in this group, to sync.
     dirty: Vec<Segment>,
     recent: RecentIds,
+    /// Fingerprint terms of the records written past the committed end, to take back out if
+    /// they never become durable.
+    unsynced: VecDeque<(u64, u64)>,
+    /// Why the last roll to a new segment failed.
+    roll_fault: Option<Fault>,
     now: i64,
 }
 
@@ -210,6 +258,8 @@ impl Writer {
             chunk_pos: end,
             dirty: Vec::new(),
             recent: RecentIds::new(cap),
+            unsynced: VecDeque::new(),
+            roll_fault: None,
             now: 0,
         }
     }
@@ -231,7 +281,7 @@ impl Writer {
         let (syncer, answerer) = match (syncer, answerer) {
             (Ok(s), Ok(a)) => (s, a),
             (s, a) => {
-                self.poison("cannot start the sync and answer threads".into());
+                self.poison(Fault::fatal("cannot start the sync and answer threads"));
                 drop(tx);
                 if let Ok(s) = s {
                     let _ = s.join();
@@ -246,7 +296,7 @@ impl Writer {
         loop {
             let batch = {
                 let mut q = self.shared.queue();
-                while q.requests.is_empty() && !q.closing {
+                while q.requests.is_empty() && !q.closing && !self.shared.recovering() {
                     q.writer_waiting = true;
                     q = self
                         .shared
@@ -254,6 +304,14 @@ impl Writer {
                         .wait(q)
                         .unwrap_or_else(|e| e.into_inner());
                     q.writer_waiting = false;
+                }
+                if q.requests.is_empty() && !q.closing {
+                    // The sync thread hit a full disk while this thread was idle.
+                    drop(q);
+                    if self.recover() {
+                        continue;
+                    }
+                    break;
                 }
                 if q.requests.is_empty() {
                     break;
@@ -270,13 +328,16 @@ impl Writer {
                 && self.shared.queue().requests.is_empty()
             {
                 finish(&self.shared, vec![written]);
-                continue;
+            } else {
+                self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                if let Err(std::sync::mpsc::SendError(written)) = tx.send(written) {
+                    // The sync or answer thread is gone: nothing can be acknowledged any more.
+                    self.poison(Fault::fatal("the log's sync thread stopped"));
+                    finish(&self.shared, vec![written]);
+                    break;
+                }
             }
-            self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
-            if let Err(std::sync::mpsc::SendError(written)) = tx.send(written) {
-                // The sync or answer thread is gone: nothing can be acknowledged any more.
-                self.poison("the log's sync thread stopped".into());
-                finish(&self.shared, vec![written]);
+            if self.shared.fault().is_some_and(|f| f.transient) && !self.recover() {
                 break;
             }
         }
@@ -286,8 +347,163 @@ impl Writer {
         self.drain_poisoned();
     }
 
-    fn poison(&self, cause: String) {
-        self.shared.poison(cause);
+    fn poison(&self, fault: Fault) {
+        self.shared.poison(fault);
+    }
+
+    /// Recovers from a transient fault (a full disk): fails what is queued, waits with
+    /// back-off, and cuts the log back to its committed end until that works (see the module
+    /// docs). Returns false if the log is closing meanwhile. A fatal fault on the way ends the
+    /// attempts (the log stays poisoned).
+    fn recover(&mut self) -> bool {
+        let mut delay = RECOVER_FIRST_DELAY;
+        loop {
+            if !self.pause_failing_requests(delay) {
+                return false;
+            }
+            // Groups still in flight will be failed (the log is poisoned); the committed end
+            // only stops moving once they are all answered.
+            if self.shared.in_flight.load(Ordering::Acquire) != 0 {
+                delay = RECOVER_FIRST_DELAY;
+                continue;
+            }
+            match self.cut_back() {
+                Ok(()) => {
+                    self.shared.unpoison();
+                    return true;
+                }
+                Err(fault) if fault.transient => {
+                    delay = (delay * 2).min(RECOVER_MAX_DELAY);
+                }
+                Err(fault) => {
+                    self.poison(fault);
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Waits `delay`, failing every request queued meanwhile with the poison's cause. Returns
+    /// false if the log is closing.
+    fn pause_failing_requests(&self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        let mut q = self.shared.queue();
+        loop {
+            if !q.requests.is_empty() {
+                let batch = std::mem::take(&mut q.requests);
+                drop(q);
+                let cause = self.shared.poison_cause().unwrap_or_default();
+                for r in batch {
+                    deliver(
+                        r.reply,
+                        Err(Error::Poisoned {
+                            cause: cause.clone(),
+                        }),
+                    );
+                }
+                q = self.shared.queue();
+                continue;
+            }
+            if q.closing {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            q.writer_waiting = true;
+            q = match self.shared.queue_cv.wait_timeout(q, deadline - now) {
+                Ok((q, _)) => q,
+                Err(e) => e.into_inner().0,
+            };
+            q.writer_waiting = false;
+        }
+    }
+
+    /// Cuts the log back to its committed end, on disk and in memory: segment files started
+    /// past it (or never finished) are removed, the last segment is truncated to it and
+    /// synced, and what was indexed past it is forgotten.
+    fn cut_back(&mut self) -> Result<(), Fault> {
+        let head = self.shared.head();
+        let storage = &self.shared.storage;
+        let mut removed = false;
+        while let Some(seg) = self.shared.segments.pop_above(head) {
+            remove_file(&**storage, &seg.name)?;
+            removed = true;
+        }
+        // A roll that failed half-way leaves a file the segment list does not know.
+        let known = self.shared.segments.bases();
+        let names = storage
+            .list()
+            .map_err(|e| Fault::io("listing the data directory", &e))?;
+        for name in names {
+            if let Some(base) = parse_segment_name(&name)
+                && !known.contains(&base)
+            {
+                remove_file(&**storage, &name)?;
+                removed = true;
+            }
+        }
+        if removed {
+            storage
+                .sync_dir()
+                .map_err(|e| Fault::io("syncing the data directory", &e))?;
+        }
+        let active = self
+            .shared
+            .segments
+            .last()
+            .ok_or_else(|| Fault::fatal("no segment is left"))?;
+        let seg_end = head.saturating_sub(active.base).max(SEGMENT_HEADER_LEN);
+        let truncate = || {
+            active
+                .file
+                .set_len(seg_end)
+                .map_err(|e| Fault::io(format!("truncating {} to {seg_end}", active.name), &e))
+        };
+        truncate()?;
+        // Cutting back frees the failed writes' space, so it works on a disk that is still
+        // full: only resume once a write of some size fits again (and take the probe back).
+        let probed = active
+            .file
+            .write_at(&vec![0u8; SPACE_PROBE_BYTES], seg_end)
+            .map_err(|e| Fault::io(format!("probing for free space in {}", active.name), &e));
+        truncate()?;
+        probed?;
+        active
+            .file
+            .sync()
+            .map_err(|e| Fault::io(format!("fdatasync of {} failed", active.name), &e))?;
+        let len = active
+            .file
+            .len()
+            .map_err(|e| Fault::io(format!("reading the length of {}", active.name), &e))?;
+        if len != seg_end {
+            return Err(Fault::fatal(format!(
+                "{} is {len} bytes after truncating it to {seg_end}",
+                active.name
+            )));
+        }
+        let end = active.base + seg_end;
+        self.shared
+            .index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .roll_back(end);
+        self.recent.roll_back(end);
+        for (pos, term) in self.unsynced.drain(..) {
+            if pos >= end {
+                self.shared.fingerprint.fetch_sub(term, Ordering::Relaxed);
+            }
+        }
+        self.active = active;
+        self.seg_end = seg_end;
+        self.end = end;
+        self.chunk_pos = end;
+        self.buf.clear();
+        self.dirty.clear();
+        self.roll_fault = None;
+        Ok(())
     }
 
     /// Stops taking requests and fails every queued one: the writer is exiting (closing, or
@@ -313,7 +529,8 @@ impl Writer {
     /// Validates, encodes and writes one group; the sync thread finishes it.
     fn group(&mut self, batch: Vec<Request>) -> Written {
         let mut answers: Vec<(Reply, Result<Outcome>)> = Vec::with_capacity(batch.len());
-        if let Some(cause) = self.shared.poison_cause() {
+        if let Some(fault) = self.shared.fault() {
+            let cause = fault.cause.clone();
             for r in batch {
                 answers.push((
                     r.reply,
@@ -327,27 +544,35 @@ impl Writer {
                 end: self.end,
                 answers,
                 dirty: Vec::new(),
-                failure: Some(cause),
+                failure: Some(fault),
             };
         }
         self.now = self.shared.clock.now_ticks();
+        let head = self.shared.head();
+        while self.unsynced.front().is_some_and(|(pos, _)| *pos < head) {
+            self.unsynced.pop_front();
+        }
         self.chunk_pos = self.end;
         self.buf.clear();
         let group_start = self.end;
-        let mut failure: Option<String> = None;
+        let mut failure: Option<Fault> = None;
         {
             let shared = self.shared.clone();
             let mut idx = shared.index.write().unwrap_or_else(|e| e.into_inner());
             for Request { op, reply } in batch {
-                let result = if let Some(cause) = &failure {
+                let result = if let Some(fault) = &failure {
                     Err(Error::Poisoned {
-                        cause: cause.clone(),
+                        cause: fault.cause.clone(),
                     })
                 } else {
                     self.execute(&mut idx, op)
                 };
                 if let Err(Error::Poisoned { cause }) = &result {
-                    failure = Some(cause.clone());
+                    failure = Some(
+                        self.roll_fault
+                            .take()
+                            .unwrap_or_else(|| Fault::fatal(cause.clone())),
+                    );
                 }
                 answers.push((reply, result));
             }
@@ -357,8 +582,8 @@ impl Writer {
         {
             failure = Some(e);
         }
-        if let Some(cause) = &failure {
-            self.poison(cause.clone());
+        if let Some(fault) = &failure {
+            self.poison(fault.clone());
         }
         self.shared.stats.groups.fetch_add(1, Ordering::Relaxed);
         Written {
@@ -370,15 +595,15 @@ impl Writer {
         }
     }
 
-    fn flush_chunk(&mut self) -> Result<(), String> {
+    fn flush_chunk(&mut self) -> Result<(), Fault> {
         if self.buf.is_empty() {
             return Ok(());
         }
         let offset = self.chunk_pos - self.active.base;
         self.active.file.write_at(&self.buf, offset).map_err(|e| {
-            format!(
-                "write to {} at offset {offset} failed: {e}",
-                self.active.name
+            Fault::io(
+                format!("write to {} at offset {offset} failed", self.active.name),
+                &e,
             )
         })?;
         if !self.dirty.iter().any(|s| s.base == self.active.base) {
@@ -391,23 +616,23 @@ impl Writer {
 
     /// Starts a new segment after the active one, syncing the active one first so that only
     /// the last segment can ever have a torn tail.
-    fn roll(&mut self) -> Result<(), String> {
+    fn roll(&mut self) -> Result<(), Fault> {
         self.flush_chunk()?;
         self.active
             .file
             .sync()
-            .map_err(|e| format!("fdatasync of {} failed: {e}", self.active.name))?;
+            .map_err(|e| Fault::io(format!("fdatasync of {} failed", self.active.name), &e))?;
         let base = self.end;
         let name = segment_name(base);
         let storage = &self.shared.storage;
         let file = storage
             .open(&name, true)
-            .map_err(|e| format!("creating {name} failed: {e}"))?;
+            .map_err(|e| Fault::io(format!("creating {name} failed"), &e))?;
         file.set_len(0)
             .and_then(|()| file.write_at(&format::segment_header(base), 0))
             .and_then(|()| file.sync())
             .and_then(|()| storage.sync_dir())
-            .map_err(|e| format!("initialising {name} failed: {e}"))?;
+            .map_err(|e| Fault::io(format!("initialising {name} failed"), &e))?;
         let seg = Segment { base, name, file };
         self.shared.segments.push(seg.clone());
         self.active = seg;
@@ -725,7 +950,11 @@ impl Writer {
             });
         }
         if self.seg_end + total > cap {
-            self.roll().map_err(|cause| Error::Poisoned { cause })?;
+            if let Err(fault) = self.roll() {
+                let cause = fault.cause.clone();
+                self.roll_fault = Some(fault);
+                return Err(Error::Poisoned { cause });
+            }
         }
         // Every byte below the committed end is durable, and so is everything before the active
         // segment (a roll syncs the old one first). Recording this in each record lets
@@ -758,9 +987,9 @@ impl Writer {
             );
             let len = (self.buf.len() - start) as u64;
             let crc = format::frame_crc(self.buf.get(start..).unwrap_or_default());
-            self.shared
-                .fingerprint
-                .fetch_add(format::fingerprint(crc, position), Ordering::Relaxed);
+            let term = format::fingerprint(crc, position);
+            self.shared.fingerprint.fetch_add(term, Ordering::Relaxed);
+            self.unsynced.push_back((position, term));
             self.end += len;
             self.seg_end += len;
             self.shared.stats.records.fetch_add(1, Ordering::Relaxed);
@@ -768,6 +997,15 @@ impl Writer {
             positions.push(position);
         }
         Ok(positions)
+    }
+}
+
+/// Removes a file, which may already be gone.
+fn remove_file(storage: &dyn crate::storage::Storage, name: &str) -> Result<(), Fault> {
+    match storage.remove(name) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Fault::io(format!("removing {name}"), &e)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the event log engine: one binary, one module per concern.
 
 mod corruption;
+mod disk_full;
 mod faults;
 mod fixtures;
 mod kill9;
