@@ -8,6 +8,13 @@
 //! `$all`, and health turns SERVING. If the store cannot be opened the server stops and `run`
 //! returns the error.
 //!
+//! When the embedded log cannot write (see "When the disk fails" in the crate's README),
+//! health turns NOT_SERVING at once and the failure is logged once, with its cause. After a
+//! full disk the log recovers by itself once space is freed, and health turns SERVING again;
+//! after a failure only a restart cures (a failed fsync) the server shuts down as below and
+//! `run` returns [`ServeError::LogFailed`], so that the process exits non-zero and its
+//! supervisor restarts it.
+//!
 //! Shutdown: health turns NOT_SERVING, notification streams end, the listener stops
 //! accepting, connections get a GOAWAY and in-flight requests finish (up to the configured
 //! grace period); then the dispatcher and the reactor stop, the projector writes a last
@@ -22,7 +29,7 @@ use std::time::Duration;
 use daojia_domain::OrderTerms;
 use daojia_kurrent::KurrentStore;
 use daojia_projections::{Projector, ReadModels};
-use daojia_store::{EmbeddedStore, StoreError};
+use daojia_store::{EmbeddedStore, LogHealth, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
 use tonic::server::NamedService;
@@ -86,6 +93,13 @@ pub enum ServeError {
     /// The transport failed.
     #[error("gRPC transport failed: {0}")]
     Transport(#[source] tonic::transport::Error),
+    /// The embedded log hit a write failure that only a restart cures (a failed fsync); the
+    /// server drained and stopped.
+    #[error("the event log failed and needs a restart: {cause}")]
+    LogFailed {
+        /// The failure, with the file and operation.
+        cause: String,
+    },
 }
 
 /// Serves daojia on `listener` until `shutdown` resolves, then drains and closes the store.
@@ -213,14 +227,20 @@ pub async fn run_with(
     // Shutdown plumbing: `stop` resolves on the caller's signal or when the store fails to
     // open; `draining` tells the grace timer that draining has begun.
     let (open_failed_tx, open_failed_rx) = oneshot::channel::<()>();
+    // Set (once) by the log-health follower when the log fails for good.
+    let (log_failed_tx, log_failed) = watch::channel::<Option<String>>(None);
     let draining = Arc::new(Notify::new());
     let stop = {
         let health = health.clone();
         let draining = draining.clone();
+        let log_failed = log_failed.clone();
         async move {
             tokio::select! {
                 () = shutdown => tracing::info!("shutdown requested, draining"),
                 Ok(()) = open_failed_rx => tracing::info!("stopping: the store did not open"),
+                () = failure_of(log_failed) => tracing::error!(
+                    "stopping: the event log failed; exiting so that a supervisor restarts the server"
+                ),
             }
             set_health(&health, ServingStatus::NotServing).await;
             let _ = end_streams.send(true);
@@ -241,6 +261,8 @@ pub async fn run_with(
             clock: config.clock.clone(),
             dispatch: config.dispatch,
             reactor: config.reactor,
+            draining: streams_end.clone(),
+            log_failed: log_failed_tx,
         },
         health.clone(),
         open_failed_tx,
@@ -294,6 +316,9 @@ pub async fn run_with(
         }
     }
     served?;
+    if let Some(cause) = log_failed.borrow().clone() {
+        return Err(ServeError::LogFailed { cause });
+    }
     opened.map_err(|source| match &config.store {
         StoreConfig::Embedded => ServeError::OpenStore {
             dir: config.data_dir,
@@ -367,6 +392,10 @@ struct Started {
     clock: Clock,
     dispatch: Option<DispatchConfig>,
     reactor: bool,
+    /// Turns true when draining starts.
+    draining: watch::Receiver<bool>,
+    /// Where the log-health follower reports a failure that needs a restart.
+    log_failed: watch::Sender<Option<String>>,
 }
 
 /// Opens the store on the blocking pool, fills the slot and starts the read models' projector
@@ -389,6 +418,8 @@ async fn open_store(
         clock,
         dispatch,
         reactor,
+        draining,
+        log_failed,
     } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
@@ -438,8 +469,15 @@ async fn open_store(
                 let _ = progress.dispatcher.set(dispatcher.progress());
                 background.push(BackgroundTask::Dispatcher(dispatcher));
             }
+            let log_health = match &store {
+                Store::Embedded(embedded) => Some(embedded.health()),
+                Store::Kurrent(_) => None,
+            };
             slot.set(store);
             set_health(&health, ServingStatus::Serving).await;
+            if let Some(log_health) = log_health {
+                tokio::spawn(follow_log_health(log_health, health, draining, log_failed));
+            }
             tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "event store open, serving");
             Ok(())
         }
@@ -447,6 +485,78 @@ async fn open_store(
             tracing::error!(dir = %dir.display(), error = %e, "cannot open the event store");
             let _ = failed.send(());
             Err(e)
+        }
+    }
+}
+
+/// Resolves once the log-health follower has reported a failure that needs a restart (never,
+/// if it stops without one).
+async fn failure_of(mut log_failed: watch::Receiver<Option<String>>) {
+    if log_failed.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Keeps health in step with the embedded log's: NOT_SERVING as soon as the log stops taking
+/// appends, SERVING again when it has recovered from a full disk by itself; logs each change
+/// once, with its cause. A failure that needs a restart goes to `log_failed`, which stops the
+/// server. Ends when draining starts (health stays NOT_SERVING then) or the log closes.
+async fn follow_log_health(
+    mut log: watch::Receiver<LogHealth>,
+    health: HealthReporter,
+    mut draining: watch::Receiver<bool>,
+    log_failed: watch::Sender<Option<String>>,
+) {
+    let mut serving = true;
+    loop {
+        let now = log.borrow_and_update().clone();
+        if *draining.borrow() {
+            return;
+        }
+        match now {
+            LogHealth::Healthy => {
+                if !serving {
+                    serving = true;
+                    set_health(&health, ServingStatus::Serving).await;
+                    tracing::info!("the event log recovered (disk space was freed): serving");
+                }
+            }
+            LogHealth::Recovering { cause } => {
+                if serving {
+                    serving = false;
+                    set_health(&health, ServingStatus::NotServing).await;
+                    tracing::error!(
+                        %cause,
+                        "the event log cannot write (disk full): NOT_SERVING, writes fail with \
+                         UNAVAILABLE until disk space is freed, then it recovers by itself"
+                    );
+                }
+            }
+            LogHealth::Failed { cause } => {
+                set_health(&health, ServingStatus::NotServing).await;
+                tracing::error!(
+                    %cause,
+                    "the event log failed (an fsync or write error that only a restart cures): \
+                     NOT_SERVING, stopping"
+                );
+                log_failed.send_replace(Some(cause));
+                return;
+            }
+            _ => {
+                if serving {
+                    serving = false;
+                    set_health(&health, ServingStatus::NotServing).await;
+                    tracing::error!(health = ?now, "the event log is not healthy: NOT_SERVING");
+                }
+            }
+        }
+        tokio::select! {
+            changed = log.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = draining.wait_for(|d| *d) => return,
         }
     }
 }

@@ -8,8 +8,8 @@
 use std::future::poll_fn;
 use std::sync::Arc;
 
-use daojia_eventlog::EventLog;
-use tokio::sync::oneshot;
+use daojia_eventlog::{EventLog, LogHealth};
+use tokio::sync::{oneshot, watch};
 
 use crate::{
     AllOptions, AllSlice, AllStart, Appended, CurrentRevision, Deleted, Direction, EventStore,
@@ -21,12 +21,28 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct EmbeddedStore {
     log: Arc<EventLog>,
+    /// The log's health, fed by the log's own threads (a `watch` sender needs no runtime).
+    health: watch::Receiver<LogHealth>,
 }
 
 impl EmbeddedStore {
     /// Wraps an open log.
     pub fn new(log: EventLog) -> Self {
-        EmbeddedStore { log: Arc::new(log) }
+        let (tx, health) = watch::channel(log.health());
+        log.on_health_change(move |h| {
+            tx.send_replace(h.clone());
+        });
+        EmbeddedStore {
+            log: Arc::new(log),
+            health,
+        }
+    }
+
+    /// The log's health, as it changes: [`LogHealth::Recovering`] while a full disk keeps it
+    /// from taking appends (it recovers by itself once space is freed), [`LogHealth::Failed`]
+    /// after a failure only a restart cures (a failed fsync). The sender closes with the log.
+    pub fn health(&self) -> watch::Receiver<LogHealth> {
+        self.health.clone()
     }
 
     /// Opens (or creates) a log in `dir` with default settings.

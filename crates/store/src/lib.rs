@@ -11,8 +11,9 @@ use std::future::Future;
 
 pub use daojia_eventlog::{
     AllOptions, AllSlice, AllStart, Appended, ContentType, CurrentRevision, Deleted, Direction,
-    EventId, ExpectedRevision, Filter, FilterSpec, FilterTarget, Position, ProposedEvent,
-    RecordedEvent, Revision, StreamMetadata, StreamStart, SubscribeFrom, SubscriptionItem,
+    EventId, ExpectedRevision, Filter, FilterSpec, FilterTarget, LogHealth, Position,
+    ProposedEvent, RecordedEvent, Revision, StreamMetadata, StreamStart, SubscribeFrom,
+    SubscriptionItem,
 };
 pub use embedded::{EmbeddedStore, EmbeddedSubscription};
 pub use error::StoreError;
