@@ -92,17 +92,26 @@ fn post(n: u128) -> pb::PostOrderRequest {
     }
 }
 
-/// Reads the health Watch stream until it says `want`.
+/// Reads the health Watch stream until it says `want`. The bound only turns a server that
+/// never changes its health (as before the fix) into a failure rather than a hang.
 async fn until(
     watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
     want: ServingStatus,
 ) {
-    while let Some(item) = watch.next().await {
-        if item.unwrap().status == want as i32 {
-            return;
+    let wait = async {
+        while let Some(item) = watch.next().await {
+            if item.unwrap().status == want as i32 {
+                return;
+            }
         }
+        panic!("the health stream ended before {want:?}");
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .is_err()
+    {
+        panic!("health never turned {want:?}");
     }
-    panic!("the health stream ended before {want:?}");
 }
 
 /// Writes to `path` until the filesystem is full.
@@ -160,7 +169,10 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
 
     let mut acked: Vec<u128> = Vec::new();
     for n in 1..=20 {
-        customer.post_order(as_(CUSTOMER_TOKEN, post(n))).await.unwrap();
+        customer
+            .post_order(as_(CUSTOMER_TOKEN, post(n)))
+            .await
+            .unwrap();
         acked.push(n);
     }
 
@@ -179,6 +191,7 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
         }
     }
     let failed = failed.expect("the disk never filled");
+    println!("the disk filled after {} acknowledged orders", acked.len());
     until(&mut watch, ServingStatus::NotServing).await;
     let status = health
         .check(HealthCheckRequest {
@@ -205,10 +218,15 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
     assert!(!retried.replayed, "the failed post was not written before");
     acked.push(failed);
     for n in 2001..=2010 {
-        customer.post_order(as_(CUSTOMER_TOKEN, post(n))).await.unwrap();
+        customer
+            .post_order(as_(CUSTOMER_TOKEN, post(n)))
+            .await
+            .unwrap();
         acked.push(n);
     }
 
+    // The open Watch stream would hold its connection (and the store) past the drain.
+    drop((watch, health, customer));
     started.shutdown.send(()).unwrap();
     started.task.await.unwrap().unwrap();
     let store = EmbeddedStore::open(&datadir).unwrap();
