@@ -16,7 +16,6 @@ use daojia_server::pb::customer_app_client::CustomerAppClient;
 use daojia_store::{Direction, EmbeddedStore, EventStore, StreamStart};
 use tokio_stream::StreamExt;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -131,7 +130,7 @@ fn fill(path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
     if crate::harness::kurrent_mode() {
-        println!("skipped: the disk under test is the embedded store's");
+        eprintln!("skipped: the disk under test is the embedded store's");
         return;
     }
     let dir = tempdir();
@@ -139,7 +138,7 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
     let tmpfs = match Tmpfs::mount(&mnt, "8m") {
         Ok(t) => t,
         Err(why) => {
-            println!("skipped: cannot mount a small tmpfs as the data directory: {why}");
+            eprintln!("skipped: cannot mount a small tmpfs as the data directory: {why}");
             return;
         }
     };
@@ -191,7 +190,7 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
         }
     }
     let failed = failed.expect("the disk never filled");
-    println!("the disk filled after {} acknowledged orders", acked.len());
+    eprintln!("the disk filled after {} acknowledged orders", acked.len());
     until(&mut watch, ServingStatus::NotServing).await;
     let status = health
         .check(HealthCheckRequest {

@@ -949,12 +949,12 @@ impl Writer {
                 max_bytes: self.shared.config.max_batch_bytes,
             });
         }
-        if self.seg_end + total > cap {
-            if let Err(fault) = self.roll() {
-                let cause = fault.cause.clone();
-                self.roll_fault = Some(fault);
-                return Err(Error::Poisoned { cause });
-            }
+        if self.seg_end + total > cap
+            && let Err(fault) = self.roll()
+        {
+            let cause = fault.cause.clone();
+            self.roll_fault = Some(fault);
+            return Err(Error::Poisoned { cause });
         }
         // Every byte below the committed end is durable, and so is everything before the active
         // segment (a roll syncs the old one first). Recording this in each record lets

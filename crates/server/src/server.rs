@@ -614,3 +614,78 @@ async fn close_store(slot: StoreSlot) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus as Status;
+    use tonic_health::pb::health_server::Health;
+
+    use super::*;
+
+    async fn status(service: &tonic_health::server::HealthService, name: &str) -> i32 {
+        service
+            .check(tonic::Request::new(HealthCheckRequest {
+                service: name.into(),
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+    }
+
+    /// Waits until the reporter says `want` for `""` and every daojia service.
+    async fn until(service: &tonic_health::server::HealthService, want: Status) {
+        let names = [
+            "",
+            <pb::customer_app_server::CustomerAppServer<CustomerAppService> as NamedService>::NAME,
+            <pb::admin_server::AdminServer<AdminService> as NamedService>::NAME,
+        ];
+        let mut watch = service
+            .watch(tonic::Request::new(HealthCheckRequest {
+                service: String::new(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        use tokio_stream::StreamExt;
+        loop {
+            let mut all = true;
+            for name in names {
+                all &= status(service, name).await == want as i32;
+            }
+            if all {
+                return;
+            }
+            watch.next().await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn health_follows_the_log_and_a_failed_log_is_reported_once() {
+        let reporter = HealthReporter::new();
+        let service = tonic_health::server::HealthService::from_health_reporter(reporter.clone());
+        set_health(&reporter, ServingStatus::Serving).await;
+        let (log_tx, log_rx) = watch::channel(LogHealth::Healthy);
+        let (_draining_tx, draining) = watch::channel(false);
+        let (failed_tx, mut failed) = watch::channel(None);
+        let follower = tokio::spawn(follow_log_health(log_rx, reporter, draining, failed_tx));
+
+        log_tx.send_replace(LogHealth::Recovering {
+            cause: "write: No space left on device".into(),
+        });
+        until(&service, Status::NotServing).await;
+        log_tx.send_replace(LogHealth::Healthy);
+        until(&service, Status::Serving).await;
+        assert!(failed.borrow().is_none());
+
+        log_tx.send_replace(LogHealth::Failed {
+            cause: "fdatasync: Input/output error".into(),
+        });
+        let cause = failed.wait_for(Option::is_some).await.unwrap().clone();
+        assert_eq!(cause.as_deref(), Some("fdatasync: Input/output error"));
+        until(&service, Status::NotServing).await;
+        follower.await.unwrap();
+        assert_eq!(status(&service, "").await, Status::NotServing as i32);
+    }
+}
