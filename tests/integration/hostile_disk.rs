@@ -1,5 +1,5 @@
 //! A full disk under the real server: on a small tmpfs as the data directory, filled up, health
-//! turns NOT_SERVING and writes get UNAVAILABLE; once space is freed the log recovers by itself,
+//! turns NOT_SERVING (on the main port and on `--health-listen`) and writes get UNAVAILABLE; once space is freed the log recovers by itself,
 //! health turns SERVING again (seen through the health Watch stream), writes succeed, and every
 //! acknowledged order is there exactly once.
 //!
@@ -9,13 +9,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use daojia_domain::Timestamp;
-use daojia_server::Clock;
 use daojia_server::pb;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
+use daojia_server::{Cli, Clock, Command};
 use daojia_store::{Direction, EmbeddedStore, EventStore, StreamStart};
 use tokio_stream::StreamExt;
 use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -144,27 +146,62 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
     };
     let datadir = mnt.join("data");
     let tokens = format!("customer-app:{CUSTOMER_TOKEN}:shop-backend");
-    let started = crate::harness::Serve {
-        datadir: &datadir,
-        tokens: &tokens,
-        clock: Clock::manual(NOW),
-        dispatch: false,
-        reactor: false,
-        args: &[],
-        service: "",
-    }
-    .start()
-    .await;
-    let mut customer = CustomerAppClient::new(started.channel.clone());
-    let mut health = HealthClient::new(started.channel.clone());
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: String::new(),
-        })
+    let argv = [
+        "daojia",
+        "serve",
+        "--data-dir",
+        datadir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--health-listen",
+        "127.0.0.1:0",
+    ];
+    let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
+        panic!("not serve")
+    };
+    let mut config = args.resolve(Some(&tokens)).unwrap();
+    config.dispatch = None;
+    config.reactor = false;
+    config.clock = Clock::manual(NOW);
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let probe_listener = tokio::net::TcpListener::bind(config.health_listen.unwrap())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    let probe_addr = probe_listener.local_addr().unwrap();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daojia_server::run_with(
+        listener,
+        Some(probe_listener),
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let connect = |addr: std::net::SocketAddr| async move {
+        Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    };
+    let channel = connect(addr).await;
+    let mut customer = CustomerAppClient::new(channel.clone());
+    let mut health = HealthClient::new(channel);
+    let watch_of = |channel: Channel| async move {
+        HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    // Health on the main port and on `--health-listen`, as a Kubernetes probe sees it.
+    let mut watch = watch_of(connect(addr).await).await;
+    let mut probe = watch_of(connect(probe_addr).await).await;
     until(&mut watch, ServingStatus::Serving).await;
+    until(&mut probe, ServingStatus::Serving).await;
 
     let mut acked: Vec<u128> = Vec::new();
     for n in 1..=20 {
@@ -192,6 +229,7 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
     let failed = failed.expect("the disk never filled");
     eprintln!("the disk filled after {} acknowledged orders", acked.len());
     until(&mut watch, ServingStatus::NotServing).await;
+    until(&mut probe, ServingStatus::NotServing).await;
     let status = health
         .check(HealthCheckRequest {
             service: "daojia.v1.CustomerApp".into(),
@@ -209,6 +247,7 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
     // Space is freed: the log recovers by itself and writes succeed again.
     std::fs::remove_file(&filler).unwrap();
     until(&mut watch, ServingStatus::Serving).await;
+    until(&mut probe, ServingStatus::Serving).await;
     let retried = customer
         .post_order(as_(CUSTOMER_TOKEN, post(failed)))
         .await
@@ -224,10 +263,10 @@ async fn a_full_disk_is_not_serving_until_space_is_freed_and_loses_nothing() {
         acked.push(n);
     }
 
-    // The open Watch stream would hold its connection (and the store) past the drain.
-    drop((watch, health, customer));
-    started.shutdown.send(()).unwrap();
-    started.task.await.unwrap().unwrap();
+    // The open Watch streams would hold their connections (and the store) past the drain.
+    drop((watch, probe, health, customer));
+    shutdown.send(()).unwrap();
+    task.await.unwrap().unwrap();
     let store = EmbeddedStore::open(&datadir).unwrap();
     for n in acked {
         let events = store
