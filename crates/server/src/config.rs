@@ -556,6 +556,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn transport_limits_default_as_documented_and_zero_limits_are_refused() {
+        let config = serve_args(&["--insecure"]).resolve(None).unwrap();
+        assert_eq!(config.transport, TransportConfig::default());
+        let config = serve_args(&[
+            "--insecure",
+            "--max-connections",
+            "7",
+            "--handshake-timeout-ms",
+            "250",
+            "--idle-timeout",
+            "0",
+            "--max-inflight-queries",
+            "3",
+        ])
+        .resolve(None)
+        .unwrap();
+        assert_eq!(config.transport.max_connections, 7);
+        assert_eq!(
+            config.transport.handshake_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(config.transport.idle_timeout, None);
+        assert_eq!(config.transport.admission.queries, 3);
+        for flag in ["--max-connections", "--max-streams", "--max-message-bytes"] {
+            let refused = serve_args(&["--insecure", flag, "0"]).resolve(None);
+            assert!(
+                matches!(refused, Err(ConfigError::Zero(f)) if f == flag),
+                "{flag}: {refused:?}"
+            );
+        }
+    }
+
     fn serve_args(args: &[&str]) -> ServeArgs {
         let argv = ["daojia", "serve"].iter().chain(args);
         match Cli::try_parse_from(argv).unwrap().command {

@@ -26,7 +26,6 @@ use daojia_store::{EmbeddedStore, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -282,9 +281,12 @@ pub async fn run_with(
             let mut ended = streams_end.clone();
             let server = Server::builder()
                 .add_service(health_only_service)
-                .serve_with_incoming_shutdown(TcpIncoming::from(health_listener), async move {
-                    let _ = ended.wait_for(|end| *end).await;
-                });
+                .serve_with_incoming_shutdown(
+                    crate::incoming::incoming(health_listener, &transport),
+                    async move {
+                        let _ = ended.wait_for(|end| *end).await;
+                    },
+                );
             tracing::info!(%addr, "serving health alone in plaintext");
             Some(tokio::spawn(server))
         }
