@@ -25,11 +25,12 @@ use crate::harness::{Serve, Started, as_};
 use crate::store::{TempDir, tempdir};
 
 const TOKEN: &str = "customer-token-hostile-0123456789";
+const ADMIN_TOKEN: &str = "admin-token-hostile-0123456789ab";
 
 async fn serve(args: &[&str]) -> (Started, TempDir) {
     let dir = tempdir();
     let datadir = dir.path().join("data");
-    let tokens = format!("customer-app:{TOKEN}");
+    let tokens = format!("customer-app:{TOKEN},admin:{ADMIN_TOKEN}");
     let started = Serve {
         datadir: &datadir,
         tokens: &tokens,
@@ -126,6 +127,18 @@ async fn undecodable_bodies_are_invalid_argument_and_oversized_ones_resource_exh
     .await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("DeleteReq"), "{status:?}");
+
+    // In a client stream too (the status comes in the trailers).
+    let mut grpc = tonic::client::Grpc::new(server.channel.clone());
+    grpc.ready().await.unwrap();
+    let uri = http::uri::PathAndQuery::from_static("/event_store.client.streams.Streams/Append");
+    let messages = tokio_stream::iter([vec![0x0a, 0x64, 0x01]]);
+    let status = grpc
+        .client_streaming(as_(ADMIN_TOKEN, messages), uri, Raw)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("AppendReq"), "{status:?}");
 
     // Over --max-message-bytes: RESOURCE_EXHAUSTED naming the limit.
     let mut big = vec![0x12, 0xd0, 0x0f]; // field 2, 2000 bytes
