@@ -38,6 +38,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build_server(true)
         .build_client(true)
         .build_transport(false)
+        // prost's codec, but undecodable requests answer INVALID_ARGUMENT (src/codec.rs).
+        .codec_path("crate::codec::Codec")
         // Event payloads stay shared slices of the records read, not copies.
         .bytes(".event_store")
         .compile_fds(compiler.file_descriptor_set())?;

@@ -9,6 +9,7 @@ mod esdb;
 mod export;
 mod harness;
 mod hostile_disk;
+mod hostile_transport;
 mod lifecycle;
 mod orders;
 mod orders_more;

@@ -124,6 +124,147 @@ pub struct ServeArgs {
     /// for simulations (`daojia simulate --server`) and demos, never for production.
     #[arg(long, value_name = "RFC3339", value_parser = simulated_start)]
     pub simulated_clock: Option<daojia_domain::Timestamp>,
+    /// Overload protection and connection limits (see crates/server/README.md, "Overload and
+    /// connection limits").
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+/// `daojia serve` options bounding what clients can hold: connections, time before the first
+/// bytes, idle connections, requests in flight per service class and message sizes.
+#[derive(Clone, Debug, Args)]
+pub struct TransportArgs {
+    /// The most TCP connections served at once; past it a new connection is closed as soon as
+    /// it is accepted (and a warning is logged, at most once per 10 seconds).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// How long a new connection may take to complete its handshake: the TLS handshake (with
+    /// TLS), or the HTTP/2 client preface and first SETTINGS frame (plaintext); past it the
+    /// connection is closed.
+    #[arg(long, value_name = "MILLISECONDS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+    /// A connection with no call in progress for this long is closed; 0 never closes idle
+    /// connections.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// How often the server pings a connection that has sent nothing (HTTP/2 keep-alive).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub keepalive_interval: u64,
+    /// How long the server waits for the answer to a keep-alive ping before it closes the
+    /// connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    pub keepalive_timeout: u64,
+    /// The largest request message accepted (bytes, after decompression) by the daojia.v1
+    /// services; larger ones answer RESOURCE_EXHAUSTED with the limit. The EventStoreDB
+    /// protocol's Streams service accepts at least its 16 MiB append limit plus 1 MiB.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+    /// Commands in flight at once (CustomerApp, WorkerApp except WatchNotifications, Admin);
+    /// past it a command answers RESOURCE_EXHAUSTED at once, with retry advice.
+    #[arg(long, value_name = "N", default_value_t = 1_024)]
+    pub max_inflight_commands: usize,
+    /// Queries in flight at once (Queries); past it RESOURCE_EXHAUSTED at once.
+    #[arg(long, value_name = "N", default_value_t = 1_024)]
+    pub max_inflight_queries: usize,
+    /// Long-lived streams open at once (WorkerApp.WatchNotifications, persistent-subscription
+    /// reads); past it a new stream answers RESOURCE_EXHAUSTED at once.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub max_streams: usize,
+    /// EventStoreDB-protocol calls in flight at once (Streams reads, appends and subscriptions,
+    /// and the other event_store.client services); past it RESOURCE_EXHAUSTED at once.
+    #[arg(long, value_name = "N", default_value_t = 4_096)]
+    pub max_inflight_protocol: usize,
+}
+
+impl TransportArgs {
+    /// The checked settings.
+    pub fn resolve(&self) -> Result<TransportConfig, ConfigError> {
+        let positive = [
+            ("--max-connections", self.max_connections),
+            ("--max-message-bytes", self.max_message_bytes),
+            ("--max-inflight-commands", self.max_inflight_commands),
+            ("--max-inflight-queries", self.max_inflight_queries),
+            ("--max-streams", self.max_streams),
+            ("--max-inflight-protocol", self.max_inflight_protocol),
+        ];
+        if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Zero(flag));
+        }
+        if self.handshake_timeout_ms == 0 {
+            return Err(ConfigError::Zero("--handshake-timeout-ms"));
+        }
+        Ok(TransportConfig {
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
+            keepalive_interval: Duration::from_secs(self.keepalive_interval.max(1)),
+            keepalive_timeout: Duration::from_secs(self.keepalive_timeout.max(1)),
+            max_message_bytes: self.max_message_bytes,
+            admission: AdmissionLimits {
+                commands: self.max_inflight_commands,
+                queries: self.max_inflight_queries,
+                streams: self.max_streams,
+                protocol: self.max_inflight_protocol,
+            },
+        })
+    }
+}
+
+/// Connection and overload limits, resolved from [`TransportArgs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// The most connections served at once.
+    pub max_connections: usize,
+    /// The longest a new connection may take to complete its (TLS or HTTP/2) handshake.
+    pub handshake_timeout: Duration,
+    /// A connection without a call for this long is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
+    /// HTTP/2 keep-alive ping interval.
+    pub keepalive_interval: Duration,
+    /// How long a keep-alive ping may go unanswered.
+    pub keepalive_timeout: Duration,
+    /// The largest request message decoded by the daojia.v1 services.
+    pub max_message_bytes: usize,
+    /// Requests in flight per service class.
+    pub admission: AdmissionLimits,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(300)),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
+            max_message_bytes: 4 << 20,
+            admission: AdmissionLimits::default(),
+        }
+    }
+}
+
+/// The most requests in flight at once in each service class (see [`crate::admission`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// CustomerApp, WorkerApp (except WatchNotifications) and Admin calls.
+    pub commands: usize,
+    /// Queries calls.
+    pub queries: usize,
+    /// Long-lived streams: WatchNotifications and persistent-subscription reads.
+    pub streams: usize,
+    /// Other EventStoreDB-protocol calls (Streams reads, appends, subscriptions, ...).
+    pub protocol: usize,
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        AdmissionLimits {
+            commands: 1_024,
+            queries: 1_024,
+            streams: 20_000,
+            protocol: 4_096,
+        }
+    }
 }
 
 fn simulated_start(value: &str) -> Result<daojia_domain::Timestamp, String> {
@@ -196,6 +337,8 @@ pub struct ServerConfig {
     /// check that a refused command appended nothing at all turn it off so that nothing else
     /// appends meanwhile.
     pub reactor: bool,
+    /// Connection limits, timeouts, admission control and message sizes.
+    pub transport: TransportConfig,
 }
 
 /// Transport security and authentication mode.
@@ -274,6 +417,9 @@ pub enum ConfigError {
          embedded store in --data-dir"
     )]
     StoreUrl(String),
+    /// A limit that must be positive is 0.
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
     /// A file could not be read.
     #[error("cannot read {what} {path}: {source}")]
     Read {
@@ -345,6 +491,7 @@ impl ServeArgs {
             }),
             reactor: !self.no_reactor,
             health_listen: self.health_listen,
+            transport: self.transport.resolve()?,
         })
     }
 }
@@ -407,6 +554,39 @@ mod tests {
                 .clock
                 .is_manual()
         );
+    }
+
+    #[test]
+    fn transport_limits_default_as_documented_and_zero_limits_are_refused() {
+        let config = serve_args(&["--insecure"]).resolve(None).unwrap();
+        assert_eq!(config.transport, TransportConfig::default());
+        let config = serve_args(&[
+            "--insecure",
+            "--max-connections",
+            "7",
+            "--handshake-timeout-ms",
+            "250",
+            "--idle-timeout",
+            "0",
+            "--max-inflight-queries",
+            "3",
+        ])
+        .resolve(None)
+        .unwrap();
+        assert_eq!(config.transport.max_connections, 7);
+        assert_eq!(
+            config.transport.handshake_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(config.transport.idle_timeout, None);
+        assert_eq!(config.transport.admission.queries, 3);
+        for flag in ["--max-connections", "--max-streams", "--max-message-bytes"] {
+            let refused = serve_args(&["--insecure", flag, "0"]).resolve(None);
+            assert!(
+                matches!(refused, Err(ConfigError::Zero(f)) if f == flag),
+                "{flag}: {refused:?}"
+            );
+        }
     }
 
     fn serve_args(args: &[&str]) -> ServeArgs {

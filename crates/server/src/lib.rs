@@ -7,8 +7,10 @@
 pub mod admin;
 pub mod admin_cli;
 pub mod admin_requests;
+pub mod admission;
 pub mod auth;
 pub mod clock;
+pub mod codec;
 pub mod config;
 pub mod customer_app;
 mod dispatch_index;
@@ -16,6 +18,7 @@ pub mod dispatcher;
 pub mod door;
 pub mod esdb;
 pub mod export;
+pub mod incoming;
 pub mod interceptor;
 pub mod locations;
 pub mod meta;

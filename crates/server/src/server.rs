@@ -33,12 +33,12 @@ use daojia_store::{EmbeddedStore, LogHealth, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::admin::AdminService;
+use crate::admission::AdmissionLayer;
 use crate::clock::Clock;
 use crate::config::{Security, ServerConfig, StoreConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
@@ -166,53 +166,79 @@ pub async fn run_with(
             Some(Identity::from_pem(identity.cert_pem, identity.key_pem)),
         ),
     };
+    let transport = config.transport;
     let mut builder = Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_interval(Some(transport.keepalive_interval))
+        .http2_keepalive_timeout(Some(transport.keepalive_timeout))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
     if let Some(identity) = tls {
         // The crypto provider tonic's TLS needs was chosen above (`install_crypto_provider`).
+        // The handshake timeout covers the TLS handshake (src/incoming.rs).
         builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
+            .tls_config(
+                ServerTlsConfig::new()
+                    .identity(identity)
+                    .timeout(transport.handshake_timeout),
+            )
             .map_err(ServeError::Tls)?;
     }
+    let max_message = transport.max_message_bytes;
     let esdb = crate::esdb::Services::new(slot.clone(), local, streams_end.clone());
     let router = builder
         .layer(AuthLayer::new(policy))
+        .layer(AdmissionLayer::new(transport.admission))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::meta_server::MetaServer::new(MetaService::new(
-            slot.clone(),
-            reads.clone(),
-            progress.clone(),
-        )))
-        .add_service(pb::customer_app_server::CustomerAppServer::new(
-            CustomerAppService::new(slot.clone(), config.clock.clone(), OrderTerms::default()),
-        ))
-        .add_service(pb::worker_app_server::WorkerAppServer::new(
-            WorkerAppService::new(
+        .add_service(
+            pb::meta_server::MetaServer::new(MetaService::new(
+                slot.clone(),
+                reads.clone(),
+                progress.clone(),
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::customer_app_server::CustomerAppServer::new(CustomerAppService::new(
+                slot.clone(),
+                config.clock.clone(),
+                OrderTerms::default(),
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::worker_app_server::WorkerAppServer::new(WorkerAppService::new(
                 slot.clone(),
                 config.clock.clone(),
                 streams_end.clone(),
                 locations.clone(),
                 reads.clone(),
-            ),
-        ))
-        .add_service(pb::queries_server::QueriesServer::new(QueriesService::new(
-            reads.clone(),
-            config.clock.clone(),
-            config.query_wait,
-        )))
-        .add_service(pb::admin_server::AdminServer::new(AdminService::new(
-            slot.clone(),
-            reads.clone(),
-            config.clock.clone(),
-            progress.clone(),
-        )))
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::queries_server::QueriesServer::new(QueriesService::new(
+                reads.clone(),
+                config.clock.clone(),
+                config.query_wait,
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::admin_server::AdminServer::new(AdminService::new(
+                slot.clone(),
+                reads.clone(),
+                config.clock.clone(),
+                progress.clone(),
+            ))
+            .max_decoding_message_size(max_message),
+        )
         // The EventStoreDB protocol, for analytics jobs using the official clients.
         .add_service(
             esdb_streams::streams_server::StreamsServer::new(esdb.streams)
-                .max_decoding_message_size(crate::esdb::errors::MAX_APPEND_BYTES + (1 << 20)),
+                .max_decoding_message_size(
+                    max_message.max(crate::esdb::errors::MAX_APPEND_BYTES + (1 << 20)),
+                ),
         )
         .add_service(
             esdb_features::server_features_server::ServerFeaturesServer::new(esdb.features),
@@ -277,16 +303,20 @@ pub async fn run_with(
             let mut ended = streams_end.clone();
             let server = Server::builder()
                 .add_service(health_only_service)
-                .serve_with_incoming_shutdown(TcpIncoming::from(health_listener), async move {
-                    let _ = ended.wait_for(|end| *end).await;
-                });
+                .serve_with_incoming_shutdown(
+                    crate::incoming::incoming(health_listener, &transport),
+                    async move {
+                        let _ = ended.wait_for(|end| *end).await;
+                    },
+                );
             tracing::info!(%addr, "serving health alone in plaintext");
             Some(tokio::spawn(server))
         }
         None => None,
     };
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Connection cap, handshake and idle timeouts, accept errors backing off.
+    let incoming = crate::incoming::incoming(listener, &transport);
     let serve = Box::pin(router.serve_with_incoming_shutdown(incoming, stop));
     let grace = config.shutdown_grace;
     let served = tokio::select! {

@@ -585,3 +585,135 @@ mod tests {
         assert_eq!(s.code(), Code::Unavailable);
     }
 }
+
+/// RESOURCE_EXHAUSTED for a request refused by admission control because `limit` requests of
+/// its service class (`lane`) are already in flight: the message says so, a
+/// `google.rpc.RetryInfo` detail and the `retry-after-ms` metadata say when to try again.
+pub fn overloaded(lane: &str, limit: usize, retry_after: std::time::Duration) -> Status {
+    let message = format!(
+        "server overloaded: {limit} {lane} already in flight (the --max-inflight limit of the \
+         class); retry after {} ms",
+        retry_after.as_millis()
+    );
+    let mut status = Status::with_error_details(
+        Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_retry_info(Some(retry_after)),
+    );
+    if let Ok(value) = retry_after.as_millis().to_string().parse() {
+        status.metadata_mut().insert(RETRY_AFTER_MS, value);
+    }
+    status
+}
+
+/// The metadata key of the delay advised by [`overloaded`], in milliseconds.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// INVALID_ARGUMENT for a message that does not decode (truncated or garbage protobuf,
+/// invalid UTF-8 in a string): it names the message and, when prost knows it, the field (as
+/// a `BadRequest` field violation).
+pub fn undecodable(message: &str, error: &prost::DecodeError) -> Status {
+    let text = error.to_string();
+    let (field, reason) = decode_error_field(&text);
+    let status_message = match &field {
+        Some(field) => format!("cannot decode the {message} message: field {field}: {reason}"),
+        None => format!("cannot decode the {message} message: {reason}"),
+    };
+    let details = ErrorDetails::with_bad_request(vec![tonic_types::FieldViolation::new(
+        field.unwrap_or_default(),
+        reason,
+    )]);
+    Status::with_error_details(Code::InvalidArgument, status_message, details)
+}
+
+/// Splits prost's `failed to decode Protobuf message: Inner.b: Outer.a: what` into the field
+/// path `a.b` (outermost first) and `what`.
+fn decode_error_field(text: &str) -> (Option<String>, String) {
+    let mut rest = text
+        .strip_prefix("failed to decode Protobuf message: ")
+        .unwrap_or(text);
+    let mut fields = Vec::new();
+    while let Some((segment, tail)) = rest.split_once(": ") {
+        let is_frame = segment.split_once('.').is_some_and(|(m, f)| {
+            !m.is_empty()
+                && !f.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        });
+        if !is_frame {
+            break;
+        }
+        if let Some((_, field)) = segment.rsplit_once('.') {
+            fields.push(field.to_string());
+        }
+        rest = tail;
+    }
+    fields.reverse();
+    let field = (!fields.is_empty()).then(|| fields.join("."));
+    (field, rest.to_string())
+}
+
+/// RESOURCE_EXHAUSTED for a request message over the decoding limit (tonic says OUT_OF_RANGE):
+/// `tonic_message` is tonic's `Error, decoded message length too large: found N bytes, the
+/// limit is: L bytes`; `None` if it is not that.
+pub fn message_too_large(tonic_message: &str) -> Option<Status> {
+    let rest = tonic_message.strip_prefix("Error, decoded message length too large: ")?;
+    Some(Status::resource_exhausted(format!(
+        "request message too large: {rest} (--max-message-bytes)"
+    )))
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_name_the_field_path_outermost_first() {
+        assert_eq!(
+            decode_error_field(
+                "failed to decode Protobuf message: Address.city: Order.address: invalid string \
+                 value: data is not UTF-8 encoded"
+            ),
+            (
+                Some("address.city".to_string()),
+                "invalid string value: data is not UTF-8 encoded".to_string()
+            )
+        );
+        assert_eq!(
+            decode_error_field("failed to decode Protobuf message: buffer underflow"),
+            (None, "buffer underflow".to_string())
+        );
+    }
+
+    #[test]
+    fn overload_carries_retry_advice() {
+        let status = overloaded("queries", 3, std::time::Duration::from_millis(250));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status
+                .metadata()
+                .get(RETRY_AFTER_MS)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "250"
+        );
+        let retry = status.get_details_retry_info().unwrap();
+        assert_eq!(
+            retry.retry_delay,
+            Some(std::time::Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn only_tonics_length_error_is_remapped() {
+        let s = message_too_large(
+            "Error, decoded message length too large: found 10 bytes, the limit is: 5 bytes",
+        )
+        .unwrap();
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(s.message().contains("the limit is: 5 bytes"));
+        assert!(message_too_large("something else").is_none());
+    }
+}
