@@ -473,6 +473,16 @@ fn scan_last(seg: &Segment, seg_end: u64, scan: &mut Scan) -> Result<u64> {
         None => (fs.position(), "the last batch is incomplete".to_string()),
         Some(d) => d,
     };
+    if let Some(later) = later_group_record(seg, damage_at, seg_end)? {
+        return Err(Error::corrupt(
+            &seg.name,
+            damage_at - seg.base,
+            format!(
+                "{why}, and a record at offset {} was written after this one was durable",
+                later - seg.base
+            ),
+        ));
+    }
     if boundary < scan.durable {
         return Err(Error::DurableDamaged {
             file: seg.name.clone(),
@@ -486,16 +496,6 @@ fn scan_last(seg: &Segment, seg_end: u64, scan: &mut Scan) -> Result<u64> {
             durable_end: scan.durable,
             proof: scan.proof.clone(),
         });
-    }
-    if let Some(later) = later_group_record(seg, damage_at, seg_end)? {
-        return Err(Error::corrupt(
-            &seg.name,
-            damage_at - seg.base,
-            format!(
-                "{why}, and a record at offset {} was written after this one was durable",
-                later - seg.base
-            ),
-        ));
     }
     // A torn tail: cut it off for good.
     seg.file
