@@ -18,6 +18,7 @@ pub mod esdb;
 pub mod export;
 pub mod interceptor;
 pub mod locations;
+pub mod log_cli;
 pub mod meta;
 pub mod min_position;
 pub mod notifications;

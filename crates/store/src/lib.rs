@@ -14,6 +14,9 @@ pub use daojia_eventlog::{
     EventId, ExpectedRevision, Filter, FilterSpec, FilterTarget, Position, ProposedEvent,
     RecordedEvent, Revision, StreamMetadata, StreamStart, SubscribeFrom, SubscriptionItem,
 };
+/// The embedded engine itself, for its offline tools (`daojia log verify`, `daojia log
+/// truncate`) and its recovery report.
+pub use daojia_eventlog as eventlog;
 pub use embedded::{EmbeddedStore, EmbeddedSubscription};
 pub use error::StoreError;
 
