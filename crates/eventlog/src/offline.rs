@@ -84,7 +84,9 @@ fn segments(storage: &dyn Storage) -> Result<Vec<(Segment, u64)>> {
         let file = storage
             .open(&name, false)
             .map_err(io(format!("opening {name}")))?;
-        let len = file.len().map_err(io(format!("reading the length of {name}")))?;
+        let len = file
+            .len()
+            .map_err(io(format!("reading the length of {name}")))?;
         out.push((Segment { base, name, file }, len));
     }
     Ok(out)
@@ -97,7 +99,10 @@ fn header_problem(seg: &Segment, len: u64) -> Option<String> {
     }
     match format::parse_segment_header(&h) {
         Ok(b) if b == seg.base => None,
-        Ok(b) => Some(format!("header names base {b}, file name says {}", seg.base)),
+        Ok(b) => Some(format!(
+            "header names base {b}, file name says {}",
+            seg.base
+        )),
         Err(HeaderProblem::Version(v)) => Some(format!("unsupported format version {v}")),
         Err(HeaderProblem::Corrupt(why)) => Some(why.to_string()),
     }

@@ -264,9 +264,9 @@ pub(crate) fn open(
         None => scan_all(&segs, &lens, Scan::new(IndexState::default(), 0, durable))?,
     };
     if end < durable {
-        let (file, offset) = segs
-            .last()
-            .map_or(("segments".to_string(), 0), |s| (s.name.clone(), end - s.base));
+        let (file, offset) = segs.last().map_or(("segments".to_string(), 0), |s| {
+            (s.name.clone(), end - s.base)
+        });
         return Err(Error::DurableDamaged {
             file,
             offset,

@@ -86,9 +86,10 @@ fn print_report(r: &VerifyReport, out: &mut dyn Write) -> Result<(), String> {
         )
         .map_err(io)?;
     }
-    let durable = r
-        .durable_end
-        .map_or_else(|| "unknown (no intact index.snap)".to_string(), |d| d.to_string());
+    let durable = r.durable_end.map_or_else(
+        || "unknown (no intact index.snap)".to_string(),
+        |d| d.to_string(),
+    );
     writeln!(
         out,
         "{} segments, {} valid records, log end {}, durable end {durable}: {} damaged ({} bytes)",

@@ -9,14 +9,14 @@ mod error;
 
 use std::future::Future;
 
+/// The embedded engine itself, for its offline tools (`daojia log verify`, `daojia log
+/// truncate`) and its recovery report.
+pub use daojia_eventlog as eventlog;
 pub use daojia_eventlog::{
     AllOptions, AllSlice, AllStart, Appended, ContentType, CurrentRevision, Deleted, Direction,
     EventId, ExpectedRevision, Filter, FilterSpec, FilterTarget, Position, ProposedEvent,
     RecordedEvent, Revision, StreamMetadata, StreamStart, SubscribeFrom, SubscriptionItem,
 };
-/// The embedded engine itself, for its offline tools (`daojia log verify`, `daojia log
-/// truncate`) and its recovery report.
-pub use daojia_eventlog as eventlog;
 pub use embedded::{EmbeddedStore, EmbeddedSubscription};
 pub use error::StoreError;
 

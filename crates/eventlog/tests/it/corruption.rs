@@ -398,8 +398,15 @@ fn flipped_byte_in_the_last_commit_group_is_cut_like_a_torn_write() {
             flip(&mem, &name, pos - base + at);
             let log = open(&mem).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_view(&view(&log), &expected, &what);
-            let torn = log.recovery().torn_tail.clone().expect("the cut is reported");
-            assert_eq!((torn.file.as_str(), torn.offset), (name.as_str(), first - base));
+            let torn = log
+                .recovery()
+                .torn_tail
+                .clone()
+                .expect("the cut is reported");
+            assert_eq!(
+                (torn.file.as_str(), torn.offset),
+                (name.as_str(), first - base)
+            );
             assert_eq!(log.recovery().durable_end, first);
             log.close().unwrap();
         }
@@ -422,7 +429,11 @@ fn flipped_byte_in_the_last_record_after_a_clean_close_fails_the_open() {
             flip(&mem, &name, pos - base + at);
             let damaged = mem.file_bytes(&name).unwrap();
             assert_durable_damaged(open(&mem), &name, pos - base, durable, &what);
-            assert_eq!(mem.file_bytes(&name).unwrap(), damaged, "{what}: bytes were cut");
+            assert_eq!(
+                mem.file_bytes(&name).unwrap(),
+                damaged,
+                "{what}: bytes were cut"
+            );
             // Reported again on the next try: nothing was repaired behind the operator's back.
             assert_durable_damaged(open(&mem), &name, pos - base, durable, &what);
         }

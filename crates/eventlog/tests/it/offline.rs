@@ -58,7 +58,11 @@ fn segments(dir: &Path) -> Vec<(u64, String)> {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter_map(|n| {
-            let base = n.strip_prefix("segment-")?.strip_suffix(".log")?.parse().ok()?;
+            let base = n
+                .strip_prefix("segment-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()?;
             Some((base, n))
         })
         .collect();
@@ -132,7 +136,11 @@ fn verify_reports_every_damaged_record_with_its_file_and_offset() {
         })
         .collect();
     assert_eq!(found, want);
-    assert!(report.damage.iter().all(|d| d.durable), "{:?}", report.damage);
+    assert!(
+        report.damage.iter().all(|d| d.durable),
+        "{:?}",
+        report.damage
+    );
     assert_eq!(report.records, records.len() as u64 - 3);
     // Each damaged stretch is exactly its record: the scan resumed at the next one.
     assert_eq!(report.damage[0].len, records[4].0 - records[3].0);
@@ -150,7 +158,11 @@ fn truncate_moves_the_cut_bytes_aside_and_the_log_reopens_without_them() {
     // Cut well before the damage, in an earlier segment, so that later segments go too.
     let at = records[120].0;
     let (cut_base, cut_name) = segment_of(&dir.0, at);
-    assert_ne!(cut_name, before.last().unwrap().1, "the cut is in an earlier segment");
+    assert_ne!(
+        cut_name,
+        before.last().unwrap().1,
+        "the cut is in an earlier segment"
+    );
     let expected_moved = log_bytes_from(&dir.0, at);
     let done = truncate_at(&dir.0, at).unwrap();
 
@@ -197,7 +209,10 @@ fn truncate_refuses_a_position_that_is_not_a_record_boundary_and_changes_nothing
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert!(names.iter().all(|n| !n.starts_with("truncated-")), "{names:?}");
+    assert!(
+        names.iter().all(|n| !n.starts_with("truncated-")),
+        "{names:?}"
+    );
 }
 
 #[test]
