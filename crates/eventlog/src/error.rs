@@ -108,6 +108,27 @@ pub enum Error {
         reason: String,
     },
 
+    /// Bytes that the log had proven durable (an index snapshot written at a clean close
+    /// covers them) do not read back intact. Open refuses to cut them as a torn tail: an
+    /// operator decides (`daojia log verify`, a backup, or `daojia log truncate`).
+    #[error(
+        "durable log data damaged: {file}, offset {offset}: {found}; expected {expected}, because {proof}; nothing was cut (inspect with `daojia log verify`, restore from a backup or cut knowingly with `daojia log truncate`)"
+    )]
+    DurableDamaged {
+        /// File name inside the data directory.
+        file: String,
+        /// Byte offset inside that file of the first damaged or missing byte.
+        offset: u64,
+        /// What was found there.
+        found: String,
+        /// What should have been there.
+        expected: String,
+        /// The log position below which every byte was proven durable.
+        durable_end: u64,
+        /// What proves it.
+        proof: String,
+    },
+
     /// The directory was written by an unknown format version.
     #[error("{file}: unsupported format version {found} (this build reads version {supported})")]
     UnsupportedVersion {

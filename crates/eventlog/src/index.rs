@@ -335,6 +335,26 @@ impl StreamIndex {
     }
 }
 
+/// The `covered_end` of the snapshot on disk, if it is intact (checksum, magic, version):
+/// the log position below which every byte was durable when the snapshot was written.
+pub fn snapshot_covered_end(storage: &dyn Storage) -> Option<u64> {
+    let f = storage.open(SNAPSHOT_FILE, false).ok()?;
+    let len = usize::try_from(f.len().ok()?).ok()?;
+    if len < 60 {
+        return None;
+    }
+    let mut buf = vec![0u8; len];
+    f.read_at(&mut buf, 0).ok()?;
+    let (body, crc) = buf.split_at(len - 4);
+    if crc32c::crc32c(body) != u32_at(crc, 0)
+        || body.get(0..8)? != SNAPSHOT_MAGIC
+        || u32_at(body, 8) != SNAPSHOT_VERSION
+    {
+        return None;
+    }
+    Some(u64_at(body, 16))
+}
+
 /// What a snapshot holds.
 #[derive(Debug)]
 pub struct LoadedSnapshot {

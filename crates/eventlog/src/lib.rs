@@ -24,6 +24,7 @@ mod format;
 mod index;
 mod log;
 mod metadata;
+mod offline;
 mod recovery;
 mod segments;
 pub mod storage;
@@ -39,6 +40,10 @@ pub use log::{
     AllSlice, Builder, Clock, Config, EventLog, LogHealth, ManualClock, Stats, SystemClock,
 };
 pub use metadata::{METADATA_EVENT_TYPE, StreamMetadata};
+pub use offline::{
+    Damage, Truncated, VerifyReport, truncate_at, truncate_storage, verify, verify_storage,
+};
+pub use recovery::{RecoveryReport, TornTail};
 pub use subscription::{AllOptions, SubscribeFrom, Subscription, SubscriptionItem};
 pub use types::{
     AllStart, Appended, ContentType, CurrentRevision, Deleted, Direction, EventId,

@@ -191,7 +191,7 @@ impl Builder {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     let path = dir.join("LOCK");
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -369,6 +369,8 @@ pub(crate) struct Shared {
     /// Groups handed to the sync thread and not finished yet.
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub live: Live,
+    /// What the open found and did.
+    pub recovery: crate::recovery::RecoveryReport,
     /// Held for the directory lock's lifetime (file storage only).
     pub _lock: Option<std::fs::File>,
 }
@@ -826,6 +828,12 @@ impl EventLog {
         filter: Option<&Filter>,
     ) -> Result<AllSlice> {
         read_all(&self.shared, direction, start, max_count, filter)
+    }
+
+    /// What opening the log found and did: the proven-durable end, and the torn tail cut from
+    /// the last segment, if any (for the caller to log).
+    pub fn recovery(&self) -> &crate::recovery::RecoveryReport {
+        &self.shared.recovery
     }
 
     /// Stops the writer after the requests already queued, and writes the index snapshot so

@@ -4,8 +4,9 @@
 //! corruption anywhere stops the open with the file and offset. The index snapshot, when it is
 //! valid, saves rebuilding the stream index for the part of the log it covers; records after
 //! it are indexed as they are scanned. Only the last segment may end in a torn write: its tail
-//! is cut back to the last complete batch, unless valid records of a later commit group follow
-//! the damage, which proves the damage is not a torn write but corruption.
+//! is cut back to the last complete batch, unless the damaged bytes were proven durable, by
+//! the index snapshot written at a clean close or by valid records of a later commit group,
+//! which makes the damage corruption: the open then fails and nothing is cut.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -41,8 +42,46 @@ fn apply_side(state: &mut IndexState, rec: &Record) {
     );
 }
 
+/// What opening the log found and did, for the caller to log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Every byte below this log position was proven durable (the clean-close index
+    /// snapshot's covered end; 0 without a usable one) and was read back intact.
+    pub durable_end: u64,
+    /// The end of the log after the open.
+    pub end: u64,
+    /// Whether the index snapshot was used to skip indexing.
+    pub snapshot_used: bool,
+    /// The torn tail cut from the last segment, if there was one.
+    pub torn_tail: Option<TornTail>,
+}
+
+/// A torn tail cut at open: bytes past the proven-durable point that never formed a whole,
+/// acknowledged batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TornTail {
+    /// Segment file.
+    pub file: String,
+    /// Offset in the file where the kept part ends (the cut).
+    pub offset: u64,
+    /// Bytes removed.
+    pub bytes: u64,
+    /// Offset of the first invalid or incomplete record.
+    pub damage_offset: u64,
+    /// What was wrong there.
+    pub reason: String,
+}
+
 struct Scan {
     state: IndexState,
+    /// Every byte below this position was proven durable: it may not be cut.
+    durable: u64,
+    /// Bytes below `durable` proven so by this (for the error message).
+    proof: String,
+    /// A torn tail cut by this scan.
+    torn: Option<TornTail>,
     /// Records below this are in the snapshot's index already.
     covered: u64,
     /// Whether `covered` was seen as a record boundary (or is 0).
@@ -58,9 +97,15 @@ struct Scan {
 }
 
 impl Scan {
-    fn new(state: IndexState, covered: u64) -> Self {
+    fn new(state: IndexState, covered: u64, durable: u64) -> Self {
         Scan {
             state,
+            durable,
+            proof: format!(
+                "the index snapshot ({}) written at a clean close covers the log up to position {durable}",
+                crate::index::SNAPSHOT_FILE
+            ),
+            torn: None,
             covered,
             covered_seen: covered == 0,
             covered_events: 0,
@@ -181,7 +226,11 @@ pub(crate) fn open(
     }
 
     let snapshot = StreamIndex::load_snapshot(&*storage);
+    // An intact snapshot was written after everything below its covered end was synced, so
+    // those bytes are durable whether or not the snapshot still describes this log.
+    let durable = snapshot.as_ref().map_or(0, |s| s.covered_end);
     let mut snapshot_end = u64::MAX;
+    let mut torn = None;
     let (end, scan) = match snapshot {
         Some(snap) => {
             let mut state = IndexState {
@@ -190,8 +239,9 @@ pub(crate) fn open(
             };
             state.tombstones.extend(snap.tombstones);
             let expected_events = state.streams.events();
-            let scan = Scan::new(state, snap.covered_end);
-            let (end, scan) = scan_all(&segs, &lens, scan)?;
+            let scan = Scan::new(state, snap.covered_end, durable);
+            let (end, mut scan) = scan_all(&segs, &lens, scan)?;
+            torn = scan.torn.take();
             if (scan.covered_seen || scan.covered == end)
                 && scan.covered_events == expected_events
                 && scan.covered_fp == snap.fingerprint
@@ -208,10 +258,29 @@ pub(crate) fn open(
                         .map_err(io(format!("reading the length of {}", seg.name)))?
                         .max(SEGMENT_HEADER_LEN);
                 }
-                scan_all(&segs, &lens, Scan::new(IndexState::default(), 0))?
+                scan_all(&segs, &lens, Scan::new(IndexState::default(), 0, durable))?
             }
         }
-        None => scan_all(&segs, &lens, Scan::new(IndexState::default(), 0))?,
+        None => scan_all(&segs, &lens, Scan::new(IndexState::default(), 0, durable))?,
+    };
+    if end < durable {
+        let (file, offset) = segs.last().map_or(("segments".to_string(), 0), |s| {
+            (s.name.clone(), end - s.base)
+        });
+        return Err(Error::DurableDamaged {
+            file,
+            offset,
+            found: format!("the log ends at position {end}"),
+            expected: format!("records up to position {durable}"),
+            durable_end: durable,
+            proof: scan.proof,
+        });
+    }
+    let recovery = RecoveryReport {
+        durable_end: durable,
+        end,
+        snapshot_used: snapshot_end != u64::MAX,
+        torn_tail: torn.or(scan.torn),
     };
 
     crate::segments::release_chunks();
@@ -239,9 +308,16 @@ pub(crate) fn open(
         snapshot_end: AtomicU64::new(snapshot_end),
         fingerprint: AtomicU64::new(total_fp),
         live: Live::default(),
+        recovery,
         _lock: lock,
     });
     if indexed > shared.config.snapshot_after_events {
+        // The snapshot proves everything below `end` durable: make it so first (the records
+        // read back may still be only in the page cache after a process crash).
+        active
+            .file
+            .sync()
+            .map_err(io(format!("syncing {}", active.name)))?;
         shared.write_snapshot(end)?;
     }
     let writer = Writer::new(shared.clone(), active, seg_end);
@@ -408,17 +484,49 @@ fn scan_last(seg: &Segment, seg_end: u64, scan: &mut Scan) -> Result<u64> {
             ),
         ));
     }
+    if boundary < scan.durable {
+        return Err(Error::DurableDamaged {
+            file: seg.name.clone(),
+            offset: damage_at - seg.base,
+            found: why,
+            expected: format!(
+                "valid, whole batches up to position {} (offset {})",
+                scan.durable,
+                scan.durable.saturating_sub(seg.base)
+            ),
+            durable_end: scan.durable,
+            proof: scan.proof.clone(),
+        });
+    }
     // A torn tail: cut it off for good.
     seg.file
         .set_len(boundary - seg.base)
         .and_then(|()| seg.file.sync())
         .map_err(io(format!("cutting the torn tail of {}", seg.name)))?;
+    scan.torn = Some(TornTail {
+        file: seg.name.clone(),
+        offset: boundary - seg.base,
+        bytes: seg_end - boundary,
+        damage_offset: damage_at - seg.base,
+        reason: why,
+    });
     Ok(boundary)
 }
 
 /// Looks for a valid record after `from` whose commit group starts after `from`. Such a record
 /// can only exist if the damage at `from` happened after a later group was synced.
 fn later_group_record(seg: &Segment, from: u64, seg_end: u64) -> Result<Option<u64>> {
+    find_record_after(seg, from, seg_end, |rec| rec.synced_below > from)
+}
+
+/// The position of the first valid record after `from` (below `seg_end`) that `wanted`
+/// accepts: a byte-by-byte search for a frame whose stored position is where it lies.
+pub(crate) fn find_record_after(
+    seg: &Segment,
+    from: u64,
+    seg_end: u64,
+    wanted: impl Fn(&Record) -> bool,
+) -> Result<Option<u64>> {
     const WINDOW: usize = 16 << 20;
     let mut start = from + 1;
     while start + (FRAME_OVERHEAD + format::PAYLOAD_HEADER_LEN) as u64 <= seg_end {
@@ -451,7 +559,7 @@ fn later_group_record(seg: &Segment, from: u64, seg_end: u64) -> Result<Option<u
                 Bytes::from(full)
             };
             if let Ok(rec) = format::decode(&frame, pos)
-                && rec.synced_below > from
+                && wanted(&rec)
             {
                 return Ok(Some(pos));
             }

@@ -57,6 +57,10 @@ pub enum Command {
     /// Export the event log over the EventStoreDB protocol to JSON lines or parquet,
     /// resumably (`daojia export --help`).
     Export(crate::export::ExportArgs),
+    /// Offline tools for the embedded event log, with the server stopped: `verify` reports
+    /// every damaged record, `truncate --at POSITION` cuts the log and moves the cut bytes
+    /// aside (`daojia log --help`).
+    Log(crate::log_cli::LogArgs),
 }
 
 /// `daojia serve` options, as given.

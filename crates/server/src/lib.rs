@@ -21,6 +21,7 @@ pub mod export;
 pub mod incoming;
 pub mod interceptor;
 pub mod locations;
+pub mod log_cli;
 pub mod meta;
 pub mod min_position;
 pub mod notifications;

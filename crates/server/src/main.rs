@@ -9,6 +9,7 @@ use daojia_server::admin_cli::{self, AdminArgs, TOKEN_ENV};
 use daojia_server::config::LogFormat;
 use daojia_server::config::TOKENS_ENV;
 use daojia_server::export::{self, ExportArgs};
+use daojia_server::log_cli;
 use daojia_server::simulate::{self, SimulateArgs};
 use daojia_server::{Cli, Command, ServeArgs};
 use tracing_subscriber::EnvFilter;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin(args),
         Command::Simulate(args) => simulate(args),
         Command::Export(args) => export(args),
+        Command::Log(args) => ExitCode::from(log_cli::run(&args, &mut std::io::stdout().lock())),
     }
 }
 

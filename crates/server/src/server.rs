@@ -464,7 +464,10 @@ async fn open_store(
     .await
     .unwrap_or_else(|e| Err(StoreError::Internal(format!("store open task failed: {e}"))));
     let opened = match (opened, store) {
-        (Ok(Some(embedded)), _) => Ok(Store::Embedded(embedded)),
+        (Ok(Some(embedded)), _) => {
+            log_recovery(embedded.log().recovery());
+            Ok(Store::Embedded(embedded))
+        }
         (
             Ok(None),
             StoreConfig::Kurrent {
@@ -642,6 +645,22 @@ async fn close_store(slot: StoreSlot) {
             "connections past the grace period still hold the event store; it closes when \
              they end"
         ),
+    }
+}
+
+/// Logs what opening the embedded log did: a torn tail cut from the last segment is a warning
+/// (those bytes were never acknowledged, but an operator should know).
+fn log_recovery(report: &daojia_store::eventlog::RecoveryReport) {
+    if let Some(torn) = &report.torn_tail {
+        tracing::warn!(
+            file = %torn.file,
+            offset = torn.offset,
+            bytes = torn.bytes,
+            damage_offset = torn.damage_offset,
+            reason = %torn.reason,
+            durable_end = report.durable_end,
+            "event log: cut a torn tail past the proven-durable end (never acknowledged)"
+        );
     }
 }
 

@@ -65,7 +65,7 @@ impl From<daojia_eventlog::Error> for StoreError {
             e @ (E::Poisoned { .. } | E::Closed | E::Locked(_)) => {
                 StoreError::Unavailable(e.to_string())
             }
-            e @ (E::Corrupt { .. } | E::UnsupportedVersion { .. }) => {
+            e @ (E::Corrupt { .. } | E::DurableDamaged { .. } | E::UnsupportedVersion { .. }) => {
                 StoreError::Corrupt(e.to_string())
             }
             e => StoreError::Internal(e.to_string()),

@@ -9,6 +9,9 @@ mod error;
 
 use std::future::Future;
 
+/// The embedded engine itself, for its offline tools (`daojia log verify`, `daojia log
+/// truncate`) and its recovery report.
+pub use daojia_eventlog as eventlog;
 pub use daojia_eventlog::{
     AllOptions, AllSlice, AllStart, Appended, ContentType, CurrentRevision, Deleted, Direction,
     EventId, ExpectedRevision, Filter, FilterSpec, FilterTarget, LogHealth, Position,

@@ -1,6 +1,7 @@
 //! Damaged files on open: corruption anywhere but a torn tail stops the open with the file and
-//! offset; a torn or padded tail of the last segment is cut back to the last whole batch; a
-//! damaged or mismatching index snapshot is ignored.
+//! offset; a torn or padded tail of the last segment is cut back to the last whole batch, but
+//! never below the end that the clean-close index snapshot proved durable; a damaged or
+//! mismatching index snapshot is ignored for indexing.
 
 use std::sync::Arc;
 
@@ -351,11 +352,35 @@ fn flipped_byte_in_a_sealed_segment_is_corrupt_at_its_record() {
     }
 }
 
-/// Damage inside the last commit group of the last segment cannot be told from a torn write
-/// (nothing durable follows it), so it is cut like one: that whole batch goes, the rest stays.
-/// `snapshot_covers_the_group` says whether `index.snap` was written after the damaged group
-/// (a clean close, then the damage) or before it (the group was the last before a crash).
-fn damage_in_the_last_commit_group_is_cut(snapshot_covers_the_group: bool) {
+#[track_caller]
+fn assert_durable_damaged(
+    result: Result<EventLog, Error>,
+    file: &str,
+    offset: u64,
+    durable: u64,
+    what: &str,
+) {
+    match result {
+        Err(Error::DurableDamaged {
+            file: f,
+            offset: o,
+            durable_end,
+            ..
+        }) => assert_eq!(
+            (f.as_str(), o, durable_end),
+            (file, offset, durable),
+            "{what}: damage reported at the wrong place"
+        ),
+        Err(e) => panic!("{what}: expected DurableDamaged at {file}:{offset}, got {e}"),
+        Ok(_) => panic!("{what}: expected DurableDamaged at {file}:{offset}, but the log opened"),
+    }
+}
+
+/// Damage inside the last commit group of the last segment, when the group was the last
+/// before a crash (`index.snap` is older than it), cannot be told from a torn write (nothing
+/// durable follows it), so it is cut like one: that whole batch goes, the rest stays.
+#[test]
+fn flipped_byte_in_the_last_commit_group_is_cut_like_a_torn_write() {
     let b = big();
     let (name, base) = b.last_segment();
     let (first, _) = *b.ops.last().unwrap();
@@ -369,27 +394,76 @@ fn damage_in_the_last_commit_group_is_cut(snapshot_covers_the_group: bool) {
         for at in [0, len / 2, len - 1] {
             let what = format!("flip at byte {at} of the record at {pos}");
             let mem = copy(&b.mem);
-            if !snapshot_covers_the_group {
-                mem.set_file_bytes(SNAPSHOT, b.before_last.file_bytes(SNAPSHOT).unwrap());
-            }
+            mem.set_file_bytes(SNAPSHOT, b.before_last.file_bytes(SNAPSHOT).unwrap());
             flip(&mem, &name, pos - base + at);
             let log = open(&mem).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_view(&view(&log), &expected, &what);
+            let torn = log
+                .recovery()
+                .torn_tail
+                .clone()
+                .expect("the cut is reported");
+            assert_eq!(
+                (torn.file.as_str(), torn.offset),
+                (name.as_str(), first - base)
+            );
+            assert_eq!(log.recovery().durable_end, first);
             log.close().unwrap();
         }
     }
 }
 
+/// The same damage after a clean close: `index.snap`, written at the close, proves the group
+/// durable, so it is an acknowledged event gone bad, not a torn write. The open fails naming
+/// the file and the damaged record, and cuts nothing.
 #[test]
-fn flipped_byte_in_the_last_commit_group_is_cut_like_a_torn_write() {
-    damage_in_the_last_commit_group_is_cut(false);
+fn flipped_byte_in_the_last_record_after_a_clean_close_fails_the_open() {
+    let b = big();
+    let (name, base) = b.last_segment();
+    let (first, _) = *b.ops.last().unwrap();
+    let durable = b.segment_end(base);
+    for &(pos, len) in b.frames(base).iter().filter(|(p, _)| *p >= first) {
+        for at in [0, 4, 9, len / 2, len - 1] {
+            let what = format!("flip at byte {at} of the record at {pos}");
+            let mem = copy(&b.mem);
+            flip(&mem, &name, pos - base + at);
+            let damaged = mem.file_bytes(&name).unwrap();
+            assert_durable_damaged(open(&mem), &name, pos - base, durable, &what);
+            assert_eq!(
+                mem.file_bytes(&name).unwrap(),
+                damaged,
+                "{what}: bytes were cut"
+            );
+            // Reported again on the next try: nothing was repaired behind the operator's back.
+            assert_durable_damaged(open(&mem), &name, pos - base, durable, &what);
+        }
+    }
 }
 
-/// The same damage after a clean close: the snapshot then describes records that the cut
-/// removes, so it is rejected and the index rebuilt, which must read the file as cut.
+/// A torn tail past the proven-durable end is still cut, and the cut is reported: half a record
+/// written after the clean close that `index.snap` describes goes.
 #[test]
-fn flipped_byte_in_the_last_commit_group_after_a_clean_close_is_cut_on_first_open() {
-    damage_in_the_last_commit_group_is_cut(true);
+fn torn_tail_past_the_clean_close_snapshot_is_cut_and_reported() {
+    let b = big();
+    let (name, base) = b.last_segment();
+    let end = b.segment_end(base);
+    let mem = copy(&b.mem);
+    let mut bytes = mem.file_bytes(&name).unwrap();
+    // Half of a record written after the close that `index.snap` describes.
+    let half = forged_frame(end, STREAMS[0], "Happened", b"{}");
+    bytes.extend_from_slice(&half[..half.len() / 2]);
+    mem.set_file_bytes(&name, bytes);
+    let log = open(&mem).unwrap();
+    assert_view(&view(&log), &b.view(), "reopen");
+    let report = log.recovery().clone();
+    assert_eq!(report.durable_end, end);
+    let torn = report.torn_tail.expect("the cut is reported");
+    assert_eq!(
+        (torn.file.as_str(), torn.offset, torn.bytes),
+        (name.as_str(), end - base, (half.len() / 2) as u64)
+    );
+    log.close().unwrap();
+    assert_eq!(mem.file_bytes(&name).unwrap().len() as u64, end - base);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -630,9 +704,11 @@ fn damaged_index_snapshot_is_ignored_and_the_index_rebuilt() {
 }
 
 /// A snapshot that describes more of the log than there is (the segments are older than the
-/// snapshot, as after restoring segment files from a backup) does not match and is ignored.
+/// snapshot, as after restoring segment files from a backup, or the tail was lost) proves that
+/// durable bytes are missing: the open fails at the log's end. Removing the snapshot is the
+/// operator's deliberate way to open the shorter log.
 #[test]
-fn snapshot_of_a_longer_log_is_ignored() {
+fn snapshot_of_a_longer_log_fails_the_open_until_removed() {
     let b = big();
     // The snapshot written after the last operation, with the segments from before it.
     let mem = copy(&b.before_last);
@@ -643,6 +719,16 @@ fn snapshot_of_a_longer_log_is_ignored() {
         log.close().unwrap();
         v
     };
+    let (name, base) = b.last_segment();
+    let short_end = base + b.before_last.file_bytes(&name).unwrap().len() as u64;
+    assert_durable_damaged(
+        open(&mem),
+        &name,
+        short_end - base,
+        b.segment_end(base),
+        "older segments",
+    );
+    mem.remove(SNAPSHOT).unwrap();
     let log = open(&mem).unwrap();
     assert_view(&view(&log), &expected, "reopen");
     // The stream the last batch went to continues from what the segments hold.

@@ -6,6 +6,7 @@ mod faults;
 mod fixtures;
 mod kill9;
 mod model;
+mod offline;
 mod rules;
 mod smoke;
 mod subscriptions;
