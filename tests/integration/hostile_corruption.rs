@@ -67,6 +67,8 @@ async fn a_bit_flipped_in_the_last_record_after_a_clean_stop_fails_the_start_nam
         data.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--shutdown-grace",
+        "0",
     ];
     let Command::Serve(args) = Cli::try_parse_from(argv).unwrap().command else {
         panic!("not serve")
@@ -75,30 +77,38 @@ async fn a_bit_flipped_in_the_last_record_after_a_clean_stop_fails_the_start_nam
     let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(daojia_server::run(listener, config, async {
+    let mut task = tokio::spawn(daojia_server::run(listener, config, async {
         let _ = stopped.await;
     }));
     // Should the server come up anyway (the bug: the record cut as a torn tail), it is
     // stopped as soon as it says SERVING, and the check below fails instead of hanging.
-    if let Ok(channel) = Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        && let Ok(updates) = HealthClient::new(channel)
+    let serving = async {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .ok()?;
+        let mut updates = HealthClient::new(channel)
             .watch(HealthCheckRequest {
                 service: String::new(),
             })
             .await
-    {
-        let mut updates = updates.into_inner();
+            .ok()?
+            .into_inner();
         while let Some(Ok(update)) = updates.next().await {
             if update.status == ServingStatus::Serving as i32 {
-                break;
+                return Some(());
             }
         }
-    }
-    let _ = stop.send(());
-    let served = task.await.unwrap();
+        None
+    };
+    let served = tokio::select! {
+        served = &mut task => served.unwrap(),
+        Some(()) = serving => {
+            let _ = stop.send(());
+            task.await.unwrap()
+        }
+    };
     let file = segment.file_name().unwrap().to_str().unwrap().to_string();
     match served {
         Err(e @ ServeError::OpenStore { .. }) => {
