@@ -79,6 +79,12 @@ pub struct Config {
     pub recent_ids: usize,
     /// Events buffered per live subscriber before it falls back to reading the disk.
     pub subscriber_buffer: usize,
+    /// Bytes of events buffered per live subscriber before it falls back to reading the disk
+    /// (or, with [`crate::Subscription::fail_when_behind`], ends with [`Error::FellBehind`]).
+    pub subscriber_buffer_bytes: u64,
+    /// Bytes of events buffered across all live subscribers; a subscriber whose next event
+    /// would take the total past it overflows as if its own buffer were full.
+    pub subscribers_buffer_bytes: u64,
     /// After an open that had to index more than this many events, the index snapshot is
     /// rewritten right away so that the next open is fast.
     pub snapshot_after_events: u64,
@@ -97,6 +103,8 @@ impl Default for Config {
             max_event_type_bytes: 1024,
             recent_ids: 100_000,
             subscriber_buffer: 4096,
+            subscriber_buffer_bytes: 8 << 20,
+            subscribers_buffer_bytes: 512 << 20,
             snapshot_after_events: 1_000_000,
             max_group_requests: 4096,
         }
@@ -136,6 +144,12 @@ impl Builder {
     /// Events buffered per live subscriber.
     pub fn subscriber_buffer(mut self, events: usize) -> Self {
         self.config.subscriber_buffer = events;
+        self
+    }
+    /// Bytes buffered per live subscriber, and across all of them.
+    pub fn subscriber_buffer_bytes(mut self, per_subscriber: u64, total: u64) -> Self {
+        self.config.subscriber_buffer_bytes = per_subscriber;
+        self.config.subscribers_buffer_bytes = total;
         self
     }
     /// The clock used for creation times and `$maxAge`.
@@ -429,6 +443,10 @@ pub struct Stats {
     pub groups: u64,
     /// Durability points: rounds of fdatasync (one per segment written in the round).
     pub syncs: u64,
+    /// Records scanned by `$all` reads and subscription catch-ups (matching a filter or not).
+    pub records_scanned: u64,
+    /// Bytes of events held in the live buffers of all subscribers now.
+    pub subscriber_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -436,6 +454,7 @@ pub(crate) struct StatCounters {
     pub records: AtomicU64,
     pub groups: AtomicU64,
     pub syncs: AtomicU64,
+    pub scanned: AtomicU64,
 }
 
 /// One page of a `$all` read.
@@ -452,6 +471,34 @@ pub struct AllSlice {
 /// Most bytes one `$all` read scans before returning a page (so that a selective filter
 /// still returns promptly, with `next` to continue from).
 const MAX_SCAN_BYTES: u64 = 64 << 20;
+
+/// Longest a filtered `$all` read scans before it returns the page it has (possibly empty,
+/// with `end_of_log` false and `next` to continue from). A filter can cost milliseconds per
+/// event, so a read bounded only by bytes could run for minutes; in slices, the caller gets
+/// control back often enough to notice that its client has gone.
+pub const FILTERED_SCAN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How far one internal `$all` read may go before it returns the page it has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScanLimits {
+    /// Most events returned.
+    pub max_count: usize,
+    /// Most bytes of records returned (their frames); at least one event is returned.
+    pub max_event_bytes: u64,
+    /// Longest the scan runs, checked after every record.
+    pub slice: Option<std::time::Duration>,
+}
+
+impl ScanLimits {
+    /// The limits of a public read: `max_count` events, a time slice when filtered.
+    pub(crate) fn read(max_count: usize, filtered: bool) -> Self {
+        ScanLimits {
+            max_count,
+            max_event_bytes: u64::MAX,
+            slice: filtered.then_some(FILTERED_SCAN_SLICE),
+        }
+    }
+}
 
 impl EventLog {
     /// A builder for a log in directory `dir` (created if missing).
@@ -484,6 +531,8 @@ impl EventLog {
             records: s.records.load(Ordering::Relaxed),
             groups: s.groups.load(Ordering::Relaxed),
             syncs: s.syncs.load(Ordering::Relaxed),
+            records_scanned: s.scanned.load(Ordering::Relaxed),
+            subscriber_bytes: self.shared.live.buffered_bytes(),
         }
     }
 
@@ -676,7 +725,13 @@ impl EventLog {
         max_count: usize,
         filter: Option<&Filter>,
     ) -> Result<AllSlice> {
-        read_all(&self.shared, direction, start, max_count, filter)
+        read_all(
+            &self.shared,
+            direction,
+            start,
+            ScanLimits::read(max_count, filter.is_some()),
+            filter,
+        )
     }
 
     /// Stops the writer after the requests already queued, and writes the index snapshot so
@@ -904,11 +959,21 @@ pub(crate) fn read_all(
     shared: &Shared,
     direction: Direction,
     start: AllStart,
-    max_count: usize,
+    limits: ScanLimits,
     filter: Option<&Filter>,
 ) -> Result<AllSlice> {
     let head = shared.head();
+    let max_count = limits.max_count;
+    let started = limits.slice.map(|s| (std::time::Instant::now(), s));
     let mut events = Vec::with_capacity(max_count.min(4096));
+    let mut event_bytes = 0u64;
+    // Whether the page is full: by count, by bytes or by time.
+    let full = |events: &Vec<RecordedEvent>, event_bytes: u64, scanned: u64| {
+        events.len() >= max_count
+            || event_bytes >= limits.max_event_bytes
+            || scanned >= MAX_SCAN_BYTES
+            || started.is_some_and(|(t, s)| t.elapsed() >= s)
+    };
     match direction {
         Direction::Forwards => {
             let from = match start {
@@ -917,7 +982,7 @@ pub(crate) fn read_all(
             };
             let mut pos = locate(shared, from, head)?;
             let mut scanned = 0u64;
-            while pos < head && events.len() < max_count && scanned < MAX_SCAN_BYTES {
+            while pos < head && !full(&events, event_bytes, scanned) {
                 let Some((seg, next)) = shared.segments.find(pos) else {
                     break;
                 };
@@ -927,12 +992,14 @@ pub(crate) fn read_all(
                     continue;
                 }
                 let mut scan = ForwardScan::new(seg, pos, seg_end);
-                while events.len() < max_count && scanned < MAX_SCAN_BYTES {
+                while !full(&events, event_bytes, scanned) {
                     let Some(rec) = scan.next_record()? else {
                         break;
                     };
                     scanned += rec.frame_len();
-                    if filter.is_none_or(|f| f.matches(&rec.event)) {
+                    shared.stats.scanned.fetch_add(1, Ordering::Relaxed);
+                    if filter.map_or(Ok(true), |f| f.matches(&rec.event))? {
+                        event_bytes += rec.frame_len();
                         events.push(rec.event);
                     }
                 }
@@ -957,7 +1024,7 @@ pub(crate) fn read_all(
             };
             let mut scanned = 0u64;
             let first = shared.segments.first_base() + SEGMENT_HEADER_LEN;
-            while end > first && events.len() < max_count && scanned < MAX_SCAN_BYTES {
+            while end > first && !full(&events, event_bytes, scanned) {
                 let Some((seg, _)) = shared.segments.find(end - 1) else {
                     break;
                 };
@@ -973,8 +1040,10 @@ pub(crate) fn read_all(
                 }
                 let rec = segments::read_record_before(&seg, end)?;
                 scanned += rec.frame_len();
+                shared.stats.scanned.fetch_add(1, Ordering::Relaxed);
                 end = rec.event.position.0;
-                if filter.is_none_or(|f| f.matches(&rec.event)) {
+                if filter.map_or(Ok(true), |f| f.matches(&rec.event))? {
+                    event_bytes += rec.frame_len();
                     events.push(rec.event);
                 }
             }
