@@ -33,9 +33,14 @@ mod validate;
 mod writer;
 
 pub use error::{Error, Result};
-pub use filter::{Filter, FilterSpec, FilterTarget};
+pub use filter::{
+    Filter, FilterSpec, FilterTarget, MAX_BACKTRACK_STEPS, MAX_REGEX_PROGRAM_BYTES, RegexEngine,
+};
 pub use format::FORMAT_VERSION;
-pub use log::{AllSlice, Builder, Clock, Config, EventLog, ManualClock, Stats, SystemClock};
+pub use log::{
+    AllSlice, Builder, Clock, Config, EventLog, FILTERED_SCAN_SLICE, ManualClock, Stats,
+    SystemClock,
+};
 pub use metadata::{METADATA_EVENT_TYPE, StreamMetadata};
 pub use subscription::{AllOptions, SubscribeFrom, Subscription, SubscriptionItem};
 pub use types::{

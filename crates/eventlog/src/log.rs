@@ -447,6 +447,8 @@ pub struct Stats {
     pub records_scanned: u64,
     /// Bytes of events held in the live buffers of all subscribers now.
     pub subscriber_bytes: u64,
+    /// The most bytes of events ever held in the live buffers of all subscribers at once.
+    pub subscriber_bytes_peak: u64,
 }
 
 #[derive(Debug, Default)]
@@ -472,8 +474,9 @@ pub struct AllSlice {
 /// still returns promptly, with `next` to continue from).
 const MAX_SCAN_BYTES: u64 = 64 << 20;
 
-/// Longest a filtered `$all` read scans before it returns the page it has (possibly empty,
-/// with `end_of_log` false and `next` to continue from). A filter can cost milliseconds per
+/// Longest a filtered catch-up page (and [`EventLog::read_all_within`] as the embedded store
+/// calls it) scans before it returns the page it has (possibly empty, with `end_of_log` false
+/// and `next` to continue from). A filter can cost milliseconds per
 /// event, so a read bounded only by bytes could run for minutes; in slices, the caller gets
 /// control back often enough to notice that its client has gone.
 pub const FILTERED_SCAN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
@@ -490,12 +493,12 @@ pub(crate) struct ScanLimits {
 }
 
 impl ScanLimits {
-    /// The limits of a public read: `max_count` events, a time slice when filtered.
-    pub(crate) fn read(max_count: usize, filtered: bool) -> Self {
+    /// The limits of a public read: `max_count` events, perhaps a time slice.
+    pub(crate) fn read(max_count: usize, slice: Option<std::time::Duration>) -> Self {
         ScanLimits {
             max_count,
             max_event_bytes: u64::MAX,
-            slice: filtered.then_some(FILTERED_SCAN_SLICE),
+            slice,
         }
     }
 }
@@ -533,6 +536,7 @@ impl EventLog {
             syncs: s.syncs.load(Ordering::Relaxed),
             records_scanned: s.scanned.load(Ordering::Relaxed),
             subscriber_bytes: self.shared.live.buffered_bytes(),
+            subscriber_bytes_peak: self.shared.live.peak_bytes(),
         }
     }
 
@@ -729,7 +733,29 @@ impl EventLog {
             &self.shared,
             direction,
             start,
-            ScanLimits::read(max_count, filter.is_some()),
+            ScanLimits::read(max_count, None),
+            filter,
+        )
+    }
+
+    /// [`EventLog::read_all`] that also returns once it has scanned for `slice` (checked
+    /// after every record; at least one record is scanned), possibly with no events, with
+    /// `end_of_log` false and `next` to continue from. For callers that serve a client: a
+    /// filter can cost up to a millisecond per event, and between slices the caller can
+    /// check that its client is still there. [`FILTERED_SCAN_SLICE`] is a good slice.
+    pub fn read_all_within(
+        &self,
+        direction: Direction,
+        start: AllStart,
+        max_count: usize,
+        filter: Option<&Filter>,
+        slice: std::time::Duration,
+    ) -> Result<AllSlice> {
+        read_all(
+            &self.shared,
+            direction,
+            start,
+            ScanLimits::read(max_count, Some(slice)),
             filter,
         )
     }

@@ -152,6 +152,8 @@ pub(crate) struct Live {
     /// lock) adds to it, so checking it against the budget and then adding is not a race;
     /// subscribers take away what they pop.
     buffered: AtomicU64,
+    /// The most `buffered` has ever been.
+    peak: AtomicU64,
 }
 
 impl std::fmt::Debug for Live {
@@ -168,6 +170,11 @@ impl Live {
     /// Bytes held in all live buffers now.
     pub fn buffered_bytes(&self) -> u64 {
         self.buffered.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes ever held in all live buffers at once.
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
     }
 
     /// Called after the committed end has moved past `[start, end)`: hands those records to
@@ -187,7 +194,7 @@ impl Live {
                 shared,
                 Direction::Forwards,
                 AllStart::Position(Position(pos)),
-                ScanLimits::read(usize::MAX, false),
+                ScanLimits::read(usize::MAX, None),
                 None,
             ) {
                 Ok(slice) => {
@@ -256,15 +263,20 @@ impl Live {
                 };
                 if let Some(item) = item {
                     let size = item.size();
-                    let budget = if st.items.len() >= sub.capacity
-                        || st.bytes.saturating_add(size) > per_sub
-                    {
-                        Some(per_sub)
-                    } else if self.buffered_bytes().saturating_add(size) > total {
-                        Some(total)
-                    } else {
-                        None
-                    };
+                    let after = st.bytes.saturating_add(size);
+                    let mut budget =
+                        (st.items.len() >= sub.capacity || after > per_sub).then_some(per_sub);
+                    // Over the global budget: whoever holds more than a fair share goes, the
+                    // biggest first, so that a subscriber that keeps up is not cut for the
+                    // ones that do not.
+                    let fair = total / inner.subscribers.len().max(1) as u64;
+                    while budget.is_none() && self.buffered_bytes().saturating_add(size) > total {
+                        if after > fair
+                            || !self.evict_biggest(&inner.subscribers, sub.id, fair, total)
+                        {
+                            budget = Some(total);
+                        }
+                    }
                     if let Some(budget) = budget {
                         st.overflowed = true;
                         st.budget_hit = Some(budget);
@@ -272,7 +284,8 @@ impl Live {
                         break;
                     }
                     st.bytes += size;
-                    self.buffered.fetch_add(size, Ordering::Relaxed);
+                    let now = self.buffered.fetch_add(size, Ordering::Relaxed) + size;
+                    self.peak.fetch_max(now, Ordering::Relaxed);
                     st.items.push_back(item);
                 }
             }
@@ -283,6 +296,39 @@ impl Live {
                 sub.cv.notify_all();
             }
         }
+    }
+
+    /// Cuts the subscriber other than `except` that holds the most bytes, if it holds more
+    /// than `fair`. Called by the writer with the registry lock and `except`'s state lock
+    /// held; subscribers never hold their own state lock while taking another's (or the
+    /// registry's), so this cannot deadlock.
+    fn evict_biggest(
+        &self,
+        subscribers: &[Arc<SubShared>],
+        except: u64,
+        fair: u64,
+        total: u64,
+    ) -> bool {
+        let biggest = subscribers
+            .iter()
+            .filter(|s| s.id != except)
+            .map(|s| (s.lock().bytes, s))
+            .max_by_key(|(bytes, _)| *bytes);
+        let Some((bytes, victim)) = biggest else {
+            return false;
+        };
+        if bytes <= fair {
+            return false;
+        }
+        let mut st = victim.lock();
+        st.overflowed = true;
+        st.budget_hit = Some(total);
+        st.clear(&self.buffered);
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+        victim.cv.notify_all();
+        true
     }
 
     fn register(&self, target_of: impl FnOnce(u64) -> Arc<SubShared>) -> Arc<SubShared> {
