@@ -124,6 +124,15 @@ pub struct ServeArgs {
     /// for simulations (`daojia simulate --server`) and demos, never for production.
     #[arg(long, value_name = "RFC3339", value_parser = simulated_start)]
     pub simulated_clock: Option<daojia_domain::Timestamp>,
+    /// Bytes of events buffered for one live subscriber (EventStoreDB-protocol subscriptions
+    /// and the server's own) that has not taken them yet; a network subscriber past it is cut
+    /// with RESOURCE_EXHAUSTED and the position to resubscribe from.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub subscriber_buffer_bytes: u64,
+    /// Bytes of events buffered across all live subscribers; past it, the subscribers that
+    /// hold more than their share are cut (or fall back to reading the disk), biggest first.
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    pub subscribers_buffer_bytes: u64,
 }
 
 fn simulated_start(value: &str) -> Result<daojia_domain::Timestamp, String> {
@@ -196,6 +205,31 @@ pub struct ServerConfig {
     /// check that a refused command appended nothing at all turn it off so that nothing else
     /// appends meanwhile.
     pub reactor: bool,
+    /// Byte budgets of live subscribers' buffers.
+    pub subscribers: SubscriberBudgets,
+    /// Counters of the EventStoreDB-protocol reads, shared with whoever made the config (a
+    /// test, an operator's tooling).
+    pub esdb_reads: crate::esdb::ReadStats,
+}
+
+/// Byte budgets of live subscribers' buffers (`--subscriber-buffer-bytes`,
+/// `--subscribers-buffer-bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriberBudgets {
+    /// Per subscriber.
+    pub per_subscriber: u64,
+    /// Across all subscribers.
+    pub total: u64,
+}
+
+impl Default for SubscriberBudgets {
+    /// 8 MiB per subscriber, 512 MiB in all.
+    fn default() -> Self {
+        SubscriberBudgets {
+            per_subscriber: 8 << 20,
+            total: 512 << 20,
+        }
+    }
 }
 
 /// Transport security and authentication mode.
@@ -345,6 +379,11 @@ impl ServeArgs {
             }),
             reactor: !self.no_reactor,
             health_listen: self.health_listen,
+            subscribers: SubscriberBudgets {
+                per_subscriber: self.subscriber_buffer_bytes.max(1),
+                total: self.subscribers_buffer_bytes.max(1),
+            },
+            esdb_reads: crate::esdb::ReadStats::default(),
         })
     }
 }

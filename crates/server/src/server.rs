@@ -161,7 +161,12 @@ pub async fn run_with(
             .tls_config(ServerTlsConfig::new().identity(identity))
             .map_err(ServeError::Tls)?;
     }
-    let esdb = crate::esdb::Services::new(slot.clone(), local, streams_end.clone());
+    let esdb = crate::esdb::Services::new(
+        slot.clone(),
+        local,
+        streams_end.clone(),
+        config.esdb_reads.clone(),
+    );
     let router = builder
         .layer(AuthLayer::new(policy))
         .add_service(health_service)
@@ -241,6 +246,7 @@ pub async fn run_with(
             clock: config.clock.clone(),
             dispatch: config.dispatch,
             reactor: config.reactor,
+            subscribers: config.subscribers,
         },
         health.clone(),
         open_failed_tx,
@@ -367,6 +373,7 @@ struct Started {
     clock: Clock,
     dispatch: Option<DispatchConfig>,
     reactor: bool,
+    subscribers: crate::config::SubscriberBudgets,
 }
 
 /// Opens the store on the blocking pool, fills the slot and starts the read models' projector
@@ -389,6 +396,7 @@ async fn open_store(
         clock,
         dispatch,
         reactor,
+        subscribers,
     } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
@@ -398,7 +406,15 @@ async fn open_store(
             StoreError::Unavailable(format!("cannot create {}: {e}", task_dir.display()))
         })?;
         // With --store the data directory only holds local state (read-model checkpoints).
-        embedded.then(|| EmbeddedStore::open(&task_dir)).transpose()
+        embedded
+            .then(|| {
+                EmbeddedStore::open_with_budgets(
+                    &task_dir,
+                    subscribers.per_subscriber,
+                    subscribers.total,
+                )
+            })
+            .transpose()
     })
     .await
     .unwrap_or_else(|e| Err(StoreError::Internal(format!("store open task failed: {e}"))));

@@ -35,6 +35,20 @@ impl EmbeddedStore {
         Ok(Self::new(EventLog::builder(dir).open()?))
     }
 
+    /// Opens (or creates) a log in `dir` whose live subscribers buffer at most
+    /// `per_subscriber` bytes each and `total` bytes in all.
+    pub fn open_with_budgets(
+        dir: impl AsRef<std::path::Path>,
+        per_subscriber: u64,
+        total: u64,
+    ) -> Result<Self> {
+        Ok(Self::new(
+            EventLog::builder(dir)
+                .subscriber_buffer_bytes(per_subscriber, total)
+                .open()?,
+        ))
+    }
+
     /// The underlying log.
     pub fn log(&self) -> &Arc<EventLog> {
         &self.log

@@ -1147,6 +1147,8 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         dispatch: Some(DispatchConfig::default()),
         reactor: true,
         health_listen: None,
+        subscribers: crate::config::SubscriberBudgets::default(),
+        esdb_reads: crate::esdb::ReadStats::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
