@@ -8,6 +8,7 @@ mod dispatch;
 mod esdb;
 mod export;
 mod harness;
+mod hostile_reads;
 mod lifecycle;
 mod orders;
 mod orders_more;
