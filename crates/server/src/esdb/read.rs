@@ -440,7 +440,7 @@ async fn subscribe(
         let resp = match item {
             Some(Ok(SubscriptionItem::Event(event))) => {
                 handed = Some(match plan.target {
-                    Target::All { .. } => Resume::Position(checkpoint_position(event.position)),
+                    Target::All { .. } => Resume::Position(event.position.0),
                     Target::Stream { .. } => Resume::Revision(event.revision.0),
                 });
                 event_resp(&event, plan.format)
