@@ -10,6 +10,7 @@ mod export;
 mod harness;
 mod hostile_corruption;
 mod hostile_disk;
+mod hostile_reads;
 mod hostile_transport;
 mod lifecycle;
 mod orders;

@@ -93,6 +93,15 @@ pub enum Error {
         cause: String,
     },
 
+    /// A live subscriber that asked to be cut ([`crate::Subscription::fail_when_behind`])
+    /// did not take its events while the log moved on: its buffer went past `budget_bytes`
+    /// (its own, or its share of the global budget). Resubscribe from the last event taken.
+    #[error("subscriber fell behind by more than {budget_bytes} bytes of buffered events")]
+    FellBehind {
+        /// The budget it went past.
+        budget_bytes: u64,
+    },
+
     /// The log is closed.
     #[error("the log is closed")]
     Closed,

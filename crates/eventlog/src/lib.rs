@@ -34,10 +34,13 @@ mod validate;
 mod writer;
 
 pub use error::{Error, Result};
-pub use filter::{Filter, FilterSpec, FilterTarget};
+pub use filter::{
+    Filter, FilterSpec, FilterTarget, MAX_BACKTRACK_STEPS, MAX_REGEX_PROGRAM_BYTES, RegexEngine,
+};
 pub use format::FORMAT_VERSION;
 pub use log::{
-    AllSlice, Builder, Clock, Config, EventLog, LogHealth, ManualClock, Stats, SystemClock,
+    AllSlice, Builder, Clock, Config, EventLog, FILTERED_SCAN_SLICE, LogHealth, ManualClock, Stats,
+    SystemClock,
 };
 pub use metadata::{METADATA_EVENT_TYPE, StreamMetadata};
 pub use offline::{

@@ -79,6 +79,12 @@ pub struct Config {
     pub recent_ids: usize,
     /// Events buffered per live subscriber before it falls back to reading the disk.
     pub subscriber_buffer: usize,
+    /// Bytes of events buffered per live subscriber before it falls back to reading the disk
+    /// (or, with [`crate::Subscription::fail_when_behind`], ends with [`Error::FellBehind`]).
+    pub subscriber_buffer_bytes: u64,
+    /// Bytes of events buffered across all live subscribers; a subscriber whose next event
+    /// would take the total past it overflows as if its own buffer were full.
+    pub subscribers_buffer_bytes: u64,
     /// After an open that had to index more than this many events, the index snapshot is
     /// rewritten right away so that the next open is fast.
     pub snapshot_after_events: u64,
@@ -97,6 +103,8 @@ impl Default for Config {
             max_event_type_bytes: 1024,
             recent_ids: 100_000,
             subscriber_buffer: 4096,
+            subscriber_buffer_bytes: 8 << 20,
+            subscribers_buffer_bytes: 512 << 20,
             snapshot_after_events: 1_000_000,
             max_group_requests: 4096,
         }
@@ -136,6 +144,12 @@ impl Builder {
     /// Events buffered per live subscriber.
     pub fn subscriber_buffer(mut self, events: usize) -> Self {
         self.config.subscriber_buffer = events;
+        self
+    }
+    /// Bytes buffered per live subscriber, and across all of them.
+    pub fn subscriber_buffer_bytes(mut self, per_subscriber: u64, total: u64) -> Self {
+        self.config.subscriber_buffer_bytes = per_subscriber;
+        self.config.subscribers_buffer_bytes = total;
         self
     }
     /// The clock used for creation times and `$maxAge`.
@@ -562,6 +576,12 @@ pub struct Stats {
     pub groups: u64,
     /// Durability points: rounds of fdatasync (one per segment written in the round).
     pub syncs: u64,
+    /// Records scanned by `$all` reads and subscription catch-ups (matching a filter or not).
+    pub records_scanned: u64,
+    /// Bytes of events held in the live buffers of all subscribers now.
+    pub subscriber_bytes: u64,
+    /// The most bytes of events ever held in the live buffers of all subscribers at once.
+    pub subscriber_bytes_peak: u64,
 }
 
 #[derive(Debug, Default)]
@@ -569,6 +589,7 @@ pub(crate) struct StatCounters {
     pub records: AtomicU64,
     pub groups: AtomicU64,
     pub syncs: AtomicU64,
+    pub scanned: AtomicU64,
 }
 
 /// One page of a `$all` read.
@@ -585,6 +606,35 @@ pub struct AllSlice {
 /// Most bytes one `$all` read scans before returning a page (so that a selective filter
 /// still returns promptly, with `next` to continue from).
 const MAX_SCAN_BYTES: u64 = 64 << 20;
+
+/// Longest a filtered catch-up page (and [`EventLog::read_all_within`] as the embedded store
+/// calls it) scans before it returns the page it has (possibly empty, with `end_of_log` false
+/// and `next` to continue from). A filter can cost milliseconds per
+/// event, so a read bounded only by bytes could run for minutes; in slices, the caller gets
+/// control back often enough to notice that its client has gone.
+pub const FILTERED_SCAN_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How far one internal `$all` read may go before it returns the page it has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScanLimits {
+    /// Most events returned.
+    pub max_count: usize,
+    /// Most bytes of records returned (their frames); at least one event is returned.
+    pub max_event_bytes: u64,
+    /// Longest the scan runs, checked after every record.
+    pub slice: Option<std::time::Duration>,
+}
+
+impl ScanLimits {
+    /// The limits of a public read: `max_count` events, perhaps a time slice.
+    pub(crate) fn read(max_count: usize, slice: Option<std::time::Duration>) -> Self {
+        ScanLimits {
+            max_count,
+            max_event_bytes: u64::MAX,
+            slice,
+        }
+    }
+}
 
 impl EventLog {
     /// A builder for a log in directory `dir` (created if missing).
@@ -617,6 +667,9 @@ impl EventLog {
             records: s.records.load(Ordering::Relaxed),
             groups: s.groups.load(Ordering::Relaxed),
             syncs: s.syncs.load(Ordering::Relaxed),
+            records_scanned: s.scanned.load(Ordering::Relaxed),
+            subscriber_bytes: self.shared.live.buffered_bytes(),
+            subscriber_bytes_peak: self.shared.live.peak_bytes(),
         }
     }
 
@@ -827,7 +880,35 @@ impl EventLog {
         max_count: usize,
         filter: Option<&Filter>,
     ) -> Result<AllSlice> {
-        read_all(&self.shared, direction, start, max_count, filter)
+        read_all(
+            &self.shared,
+            direction,
+            start,
+            ScanLimits::read(max_count, None),
+            filter,
+        )
+    }
+
+    /// [`EventLog::read_all`] that also returns once it has scanned for `slice` (checked
+    /// after every record; at least one record is scanned), possibly with no events, with
+    /// `end_of_log` false and `next` to continue from. For callers that serve a client: a
+    /// filter can cost up to a millisecond per event, and between slices the caller can
+    /// check that its client is still there. [`FILTERED_SCAN_SLICE`] is a good slice.
+    pub fn read_all_within(
+        &self,
+        direction: Direction,
+        start: AllStart,
+        max_count: usize,
+        filter: Option<&Filter>,
+        slice: std::time::Duration,
+    ) -> Result<AllSlice> {
+        read_all(
+            &self.shared,
+            direction,
+            start,
+            ScanLimits::read(max_count, Some(slice)),
+            filter,
+        )
     }
 
     /// What opening the log found and did: the proven-durable end, and the torn tail cut from
@@ -1061,11 +1142,21 @@ pub(crate) fn read_all(
     shared: &Shared,
     direction: Direction,
     start: AllStart,
-    max_count: usize,
+    limits: ScanLimits,
     filter: Option<&Filter>,
 ) -> Result<AllSlice> {
     let head = shared.head();
+    let max_count = limits.max_count;
+    let started = limits.slice.map(|s| (std::time::Instant::now(), s));
     let mut events = Vec::with_capacity(max_count.min(4096));
+    let mut event_bytes = 0u64;
+    // Whether the page is full: by count, by bytes or by time.
+    let full = |events: &Vec<RecordedEvent>, event_bytes: u64, scanned: u64| {
+        events.len() >= max_count
+            || event_bytes >= limits.max_event_bytes
+            || scanned >= MAX_SCAN_BYTES
+            || started.is_some_and(|(t, s)| t.elapsed() >= s)
+    };
     match direction {
         Direction::Forwards => {
             let from = match start {
@@ -1074,7 +1165,7 @@ pub(crate) fn read_all(
             };
             let mut pos = locate(shared, from, head)?;
             let mut scanned = 0u64;
-            while pos < head && events.len() < max_count && scanned < MAX_SCAN_BYTES {
+            while pos < head && !full(&events, event_bytes, scanned) {
                 let Some((seg, next)) = shared.segments.find(pos) else {
                     break;
                 };
@@ -1084,12 +1175,14 @@ pub(crate) fn read_all(
                     continue;
                 }
                 let mut scan = ForwardScan::new(seg, pos, seg_end);
-                while events.len() < max_count && scanned < MAX_SCAN_BYTES {
+                while !full(&events, event_bytes, scanned) {
                     let Some(rec) = scan.next_record()? else {
                         break;
                     };
                     scanned += rec.frame_len();
-                    if filter.is_none_or(|f| f.matches(&rec.event)) {
+                    shared.stats.scanned.fetch_add(1, Ordering::Relaxed);
+                    if filter.map_or(Ok(true), |f| f.matches(&rec.event))? {
+                        event_bytes += rec.frame_len();
                         events.push(rec.event);
                     }
                 }
@@ -1114,7 +1207,7 @@ pub(crate) fn read_all(
             };
             let mut scanned = 0u64;
             let first = shared.segments.first_base() + SEGMENT_HEADER_LEN;
-            while end > first && events.len() < max_count && scanned < MAX_SCAN_BYTES {
+            while end > first && !full(&events, event_bytes, scanned) {
                 let Some((seg, _)) = shared.segments.find(end - 1) else {
                     break;
                 };
@@ -1130,8 +1223,10 @@ pub(crate) fn read_all(
                 }
                 let rec = segments::read_record_before(&seg, end)?;
                 scanned += rec.frame_len();
+                shared.stats.scanned.fetch_add(1, Ordering::Relaxed);
                 end = rec.event.position.0;
-                if filter.is_none_or(|f| f.matches(&rec.event)) {
+                if filter.map_or(Ok(true), |f| f.matches(&rec.event))? {
+                    event_bytes += rec.frame_len();
                     events.push(rec.event);
                 }
             }

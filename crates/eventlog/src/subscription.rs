@@ -8,8 +8,17 @@
 //! either handed the events or finds them on disk. Events are deduplicated by position, so the boundary has no gap and no
 //! duplicate. The writer never waits for a subscriber: when a buffer is full the subscriber is
 //! dropped from live delivery and goes back to reading from disk where it left off.
+//!
+//! Live buffers are bounded in events and in bytes, per subscriber
+//! ([`Config::subscriber_buffer_bytes`](crate::Config::subscriber_buffer_bytes)) and across all
+//! subscribers of the log ([`Config::subscribers_buffer_bytes`](crate::Config::subscribers_buffer_bytes)).
+//! A subscription that would rather end than fall back to the disk (a network subscriber that
+//! does not read) asks for [`Subscription::fail_when_behind`]. History pages are bounded in
+//! bytes too, and a filtered catch-up reads in time slices and yields between them, so that
+//! its caller can notice that its client has gone.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -17,7 +26,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::format;
-use crate::log::{EventLog, Shared, read_all, read_stream};
+use crate::log::{EventLog, FILTERED_SCAN_SLICE, ScanLimits, Shared, read_all, read_stream};
 use crate::types::{AllStart, Direction, Position, RecordedEvent, Revision, StreamStart};
 
 /// Where a subscription starts.
@@ -62,6 +71,26 @@ enum LiveItem {
     Checkpoint(Position),
 }
 
+impl LiveItem {
+    /// Bytes this item holds, as counted against the buffer budgets.
+    fn size(&self) -> u64 {
+        match self {
+            LiveItem::Event(e) => event_size(e),
+            LiveItem::Checkpoint(_) => 16,
+        }
+    }
+}
+
+/// Bytes an event holds in memory, as counted against the buffer budgets: its payloads and
+/// names, plus its fixed fields.
+fn event_size(e: &RecordedEvent) -> u64 {
+    let variable =
+        e.data_slice().len() + e.metadata_slice().len() + e.stream().len() + e.event_type().len();
+    u64::try_from(variable)
+        .unwrap_or(u64::MAX)
+        .saturating_add(64)
+}
+
 struct SubState {
     items: VecDeque<LiveItem>,
     overflowed: bool,
@@ -69,6 +98,28 @@ struct SubState {
     waker: Option<Waker>,
     /// Events considered since the last checkpoint (filtered `$all` only).
     considered: u32,
+    /// Bytes held in `items` (also counted in [`Live::buffered`]).
+    bytes: u64,
+    /// Set with `overflowed` when a byte or event budget was hit (rather than a read error):
+    /// the budget, in bytes, that was exceeded.
+    budget_hit: Option<u64>,
+}
+
+impl SubState {
+    /// Empties the buffer and gives its bytes back to the global count.
+    fn clear(&mut self, buffered: &AtomicU64) {
+        self.items.clear();
+        buffered.fetch_sub(self.bytes, Ordering::Relaxed);
+        self.bytes = 0;
+    }
+
+    fn pop(&mut self, buffered: &AtomicU64) -> Option<LiveItem> {
+        let item = self.items.pop_front()?;
+        let size = item.size();
+        self.bytes -= size;
+        buffered.fetch_sub(size, Ordering::Relaxed);
+        Some(item)
+    }
 }
 
 struct SubShared {
@@ -97,6 +148,12 @@ struct LiveInner {
 #[derive(Default)]
 pub(crate) struct Live {
     inner: Mutex<LiveInner>,
+    /// Bytes held in all live buffers. Only the writer (in `publish`, under the registry
+    /// lock) adds to it, so checking it against the budget and then adding is not a race;
+    /// subscribers take away what they pop.
+    buffered: AtomicU64,
+    /// The most `buffered` has ever been.
+    peak: AtomicU64,
 }
 
 impl std::fmt::Debug for Live {
@@ -108,6 +165,16 @@ impl std::fmt::Debug for Live {
 impl Live {
     fn lock(&self) -> MutexGuard<'_, LiveInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes held in all live buffers now.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes ever held in all live buffers at once.
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
     }
 
     /// Called after the committed end has moved past `[start, end)`: hands those records to
@@ -127,7 +194,7 @@ impl Live {
                 shared,
                 Direction::Forwards,
                 AllStart::Position(Position(pos)),
-                usize::MAX,
+                ScanLimits::read(usize::MAX, None),
                 None,
             ) {
                 Ok(slice) => {
@@ -144,7 +211,7 @@ impl Live {
                     for sub in &inner.subscribers {
                         let mut st = sub.lock();
                         st.overflowed = true;
-                        st.items.clear();
+                        st.clear(&self.buffered);
                         if let Some(w) = st.waker.take() {
                             w.wake();
                         }
@@ -154,6 +221,8 @@ impl Live {
                 }
             }
         }
+        let per_sub = shared.config.subscriber_buffer_bytes;
+        let total = shared.config.subscribers_buffer_bytes;
         for sub in &inner.subscribers {
             let mut st = sub.lock();
             if st.overflowed || st.closed {
@@ -168,7 +237,14 @@ impl Live {
                     Target::All(opts) => match &opts.filter {
                         None => Some(LiveItem::Event(event.clone())),
                         Some(f) => {
-                            if f.matches(event) {
+                            let Ok(matched) = f.matches(event) else {
+                                // The filter gave up on this event: the subscriber goes back
+                                // to the disk, whose read reports the error to it.
+                                st.overflowed = true;
+                                st.clear(&self.buffered);
+                                break;
+                            };
+                            if matched {
                                 st.considered = 0;
                                 Some(LiveItem::Event(event.clone()))
                             } else {
@@ -186,11 +262,30 @@ impl Live {
                     },
                 };
                 if let Some(item) = item {
-                    if st.items.len() >= sub.capacity {
+                    let size = item.size();
+                    let after = st.bytes.saturating_add(size);
+                    let mut budget =
+                        (st.items.len() >= sub.capacity || after > per_sub).then_some(per_sub);
+                    // Over the global budget: whoever holds more than a fair share goes, the
+                    // biggest first, so that a subscriber that keeps up is not cut for the
+                    // ones that do not.
+                    let fair = total / inner.subscribers.len().max(1) as u64;
+                    while budget.is_none() && self.buffered_bytes().saturating_add(size) > total {
+                        if after > fair
+                            || !self.evict_biggest(&inner.subscribers, sub.id, fair, total)
+                        {
+                            budget = Some(total);
+                        }
+                    }
+                    if let Some(budget) = budget {
                         st.overflowed = true;
-                        st.items.clear();
+                        st.budget_hit = Some(budget);
+                        st.clear(&self.buffered);
                         break;
                     }
+                    st.bytes += size;
+                    let now = self.buffered.fetch_add(size, Ordering::Relaxed) + size;
+                    self.peak.fetch_max(now, Ordering::Relaxed);
                     st.items.push_back(item);
                 }
             }
@@ -201,6 +296,39 @@ impl Live {
                 sub.cv.notify_all();
             }
         }
+    }
+
+    /// Cuts the subscriber other than `except` that holds the most bytes, if it holds more
+    /// than `fair`. Called by the writer with the registry lock and `except`'s state lock
+    /// held; subscribers never hold their own state lock while taking another's (or the
+    /// registry's), so this cannot deadlock.
+    fn evict_biggest(
+        &self,
+        subscribers: &[Arc<SubShared>],
+        except: u64,
+        fair: u64,
+        total: u64,
+    ) -> bool {
+        let biggest = subscribers
+            .iter()
+            .filter(|s| s.id != except)
+            .map(|s| (s.lock().bytes, s))
+            .max_by_key(|(bytes, _)| *bytes);
+        let Some((bytes, victim)) = biggest else {
+            return false;
+        };
+        if bytes <= fair {
+            return false;
+        }
+        let mut st = victim.lock();
+        st.overflowed = true;
+        st.budget_hit = Some(total);
+        st.clear(&self.buffered);
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+        victim.cv.notify_all();
+        true
     }
 
     fn register(&self, target_of: impl FnOnce(u64) -> Arc<SubShared>) -> Arc<SubShared> {
@@ -218,7 +346,12 @@ impl Live {
 
     fn unregister(&self, id: u64) {
         let mut inner = self.lock();
-        inner.subscribers.retain(|s| s.id != id);
+        inner.subscribers.retain(|s| {
+            if s.id == id {
+                s.lock().clear(&self.buffered);
+            }
+            s.id != id
+        });
     }
 
     /// Ends every subscription (the log is closing).
@@ -228,6 +361,7 @@ impl Live {
         for sub in inner.subscribers.drain(..) {
             let mut st = sub.lock();
             st.closed = true;
+            st.clear(&self.buffered);
             if let Some(w) = st.waker.take() {
                 w.wake();
             }
@@ -257,6 +391,18 @@ pub struct Subscription {
     pending: VecDeque<SubscriptionItem>,
     /// Filtered `$all` catch-up: events considered since the last checkpoint.
     considered: u32,
+    /// End with [`Error::FellBehind`] rather than fall back to the disk.
+    fail_when_behind: bool,
+}
+
+/// What one page of history gave.
+enum CatchUp {
+    /// Items to deliver.
+    Found,
+    /// Events scanned, none to deliver, more to read.
+    Scanned,
+    /// Nothing more on disk.
+    Exhausted,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -320,7 +466,33 @@ impl Subscription {
             caught_up_sent: false,
             pending: VecDeque::new(),
             considered: 0,
+            fail_when_behind: false,
         }
+    }
+
+    /// Once live, end with [`Error::FellBehind`] when the live buffer goes past its byte or
+    /// event budget, instead of falling back to reading the disk. For subscribers whose
+    /// consumer may stop reading (a network client): the fall-back keeps memory bounded but
+    /// would keep the subscription, and what its consumer holds, alive without end.
+    pub fn fail_when_behind(&mut self) {
+        self.fail_when_behind = true;
+    }
+
+    /// Ready once the subscription has fallen behind its live budget (with
+    /// [`Subscription::fail_when_behind`]); the next [`Subscription::poll_next`] then gives
+    /// [`Error::FellBehind`]. For a consumer that waits on something else (its client) and
+    /// wants to notice meanwhile. Shares the waker slot with `poll_next`, so poll one or the
+    /// other at a time.
+    pub fn poll_fell_behind(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(sub) = &self.live else {
+            return Poll::Pending;
+        };
+        let mut st = sub.lock();
+        if self.fail_when_behind && st.overflowed && st.budget_hit.is_some() {
+            return Poll::Ready(());
+        }
+        st.waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     /// Whether the subscription is receiving live events.
@@ -328,8 +500,10 @@ impl Subscription {
         self.phase == Phase::Live
     }
 
-    /// Reads one page of history into `pending`; returns whether it found anything.
-    fn catch_up_page(&mut self) -> Result<bool> {
+    /// Reads one page of history into `pending`, bounded in events, bytes and (filtered)
+    /// time.
+    fn catch_up_page(&mut self) -> Result<CatchUp> {
+        let max_event_bytes = self.shared.config.subscriber_buffer_bytes.max(1);
         match &self.target {
             Target::All(opts) => {
                 // A checkpointing subscription reads every event and filters here, so that it
@@ -339,18 +513,24 @@ impl Subscription {
                     .filter
                     .as_ref()
                     .filter(|_| opts.checkpoint_interval > 0);
+                let started = std::time::Instant::now();
                 let slice = read_all(
                     &self.shared,
                     Direction::Forwards,
                     AllStart::Position(Position(self.cursor)),
-                    PAGE,
+                    ScanLimits {
+                        max_count: PAGE,
+                        max_event_bytes,
+                        slice: opts.filter.as_ref().map(|_| FILTERED_SCAN_SLICE),
+                    },
                     if checkpoint_filter.is_some() {
                         None
                     } else {
                         opts.filter.as_ref()
                     },
                 )?;
-                let progressed = slice.next.0 > self.cursor;
+                let mut next_cursor = slice.next.0;
+                let mut end_of_log = slice.end_of_log;
                 let mut found = false;
                 for e in slice.events {
                     let Some(filter) = checkpoint_filter else {
@@ -359,7 +539,7 @@ impl Subscription {
                         continue;
                     };
                     let next = Position(e.next_position());
-                    if filter.matches(&e) {
+                    if filter.matches(&e)? {
                         found = true;
                         self.pending.push_back(SubscriptionItem::Event(e));
                     }
@@ -368,9 +548,22 @@ impl Subscription {
                         self.considered = 0;
                         self.pending.push_back(SubscriptionItem::Checkpoint(next));
                     }
+                    if started.elapsed() >= FILTERED_SCAN_SLICE {
+                        // Out of time: the rest of the page is read again next time.
+                        next_cursor = next.0;
+                        end_of_log = false;
+                        break;
+                    }
                 }
-                self.cursor = self.cursor.max(slice.next.0);
-                Ok(found || (progressed && !slice.end_of_log))
+                let progressed = next_cursor > self.cursor;
+                self.cursor = self.cursor.max(next_cursor);
+                Ok(if found {
+                    CatchUp::Found
+                } else if progressed && !end_of_log {
+                    CatchUp::Scanned
+                } else {
+                    CatchUp::Exhausted
+                })
             }
             Target::Stream(name) => {
                 let name = name.clone();
@@ -383,13 +576,23 @@ impl Subscription {
                 ) {
                     Ok(events) => {
                         let found = !events.is_empty();
+                        let mut bytes = 0u64;
                         for e in events {
+                            // Bounded in bytes too: the rest is read again next time.
+                            if bytes >= max_event_bytes {
+                                break;
+                            }
+                            bytes = bytes.saturating_add(event_size(&e));
                             self.cursor = e.revision.0 + 1;
                             self.pending.push_back(SubscriptionItem::Event(e));
                         }
-                        Ok(found)
+                        Ok(if found {
+                            CatchUp::Found
+                        } else {
+                            CatchUp::Exhausted
+                        })
                     }
-                    Err(Error::StreamNotFound { .. }) => Ok(false),
+                    Err(Error::StreamNotFound { .. }) => Ok(CatchUp::Exhausted),
                     Err(e) => Err(e),
                 }
             }
@@ -413,6 +616,8 @@ impl Subscription {
                     closed: false,
                     waker: None,
                     considered: 0,
+                    bytes: 0,
+                    budget_hit: None,
                 }),
                 cv: Condvar::new(),
             })
@@ -435,8 +640,18 @@ impl Subscription {
             match self.phase {
                 Phase::Done => return Err(Error::Closed),
                 Phase::CatchUp => {
-                    if self.catch_up_page()? {
-                        continue;
+                    match self.catch_up_page()? {
+                        CatchUp::Found => continue,
+                        CatchUp::Scanned => {
+                            // A page with nothing to deliver: give the caller its turn (to
+                            // notice that its client has gone) before the next one.
+                            if let Some(w) = waker {
+                                w.wake_by_ref();
+                                return Ok(None);
+                            }
+                            continue;
+                        }
+                        CatchUp::Exhausted => {}
                     }
                     if self.live.is_none() {
                         // Register, then read once more: whatever was committed between the
@@ -462,12 +677,18 @@ impl Subscription {
                         return Err(Error::Closed);
                     }
                     if st.overflowed {
+                        let budget_hit = st.budget_hit;
                         drop(st);
                         self.unregister();
+                        if let (true, Some(budget_bytes)) = (self.fail_when_behind, budget_hit) {
+                            self.phase = Phase::Done;
+                            return Err(Error::FellBehind { budget_bytes });
+                        }
                         self.phase = Phase::CatchUp;
                         continue;
                     }
-                    match st.items.pop_front() {
+                    let buffered = &self.shared.live.buffered;
+                    match st.pop(buffered) {
                         Some(LiveItem::Event(e)) => {
                             drop(st);
                             if let Some(item) = self.accept_live(e)? {

@@ -128,6 +128,15 @@ pub struct ServeArgs {
     /// for simulations (`daojia simulate --server`) and demos, never for production.
     #[arg(long, value_name = "RFC3339", value_parser = simulated_start)]
     pub simulated_clock: Option<daojia_domain::Timestamp>,
+    /// Bytes of events buffered for one live subscriber (EventStoreDB-protocol subscriptions
+    /// and the server's own) that has not taken them yet; a network subscriber past it is cut
+    /// with RESOURCE_EXHAUSTED and the position to resubscribe from.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub subscriber_buffer_bytes: u64,
+    /// Bytes of events buffered across all live subscribers; past it, the subscribers that
+    /// hold more than their share are cut (or fall back to reading the disk), biggest first.
+    #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
+    pub subscribers_buffer_bytes: u64,
     /// Overload protection and connection limits (see crates/server/README.md, "Overload and
     /// connection limits").
     #[command(flatten)]
@@ -343,6 +352,31 @@ pub struct ServerConfig {
     pub reactor: bool,
     /// Connection limits, timeouts, admission control and message sizes.
     pub transport: TransportConfig,
+    /// Byte budgets of live subscribers' buffers.
+    pub subscribers: SubscriberBudgets,
+    /// Counters of the EventStoreDB-protocol reads, shared with whoever made the config (a
+    /// test, an operator's tooling).
+    pub esdb_reads: crate::esdb::ReadStats,
+}
+
+/// Byte budgets of live subscribers' buffers (`--subscriber-buffer-bytes`,
+/// `--subscribers-buffer-bytes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriberBudgets {
+    /// Per subscriber.
+    pub per_subscriber: u64,
+    /// Across all subscribers.
+    pub total: u64,
+}
+
+impl Default for SubscriberBudgets {
+    /// 8 MiB per subscriber, 512 MiB in all.
+    fn default() -> Self {
+        SubscriberBudgets {
+            per_subscriber: 8 << 20,
+            total: 512 << 20,
+        }
+    }
 }
 
 /// Transport security and authentication mode.
@@ -496,6 +530,11 @@ impl ServeArgs {
             reactor: !self.no_reactor,
             health_listen: self.health_listen,
             transport: self.transport.resolve()?,
+            subscribers: SubscriberBudgets {
+                per_subscriber: self.subscriber_buffer_bytes.max(1),
+                total: self.subscribers_buffer_bytes.max(1),
+            },
+            esdb_reads: crate::esdb::ReadStats::default(),
         })
     }
 }

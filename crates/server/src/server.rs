@@ -183,7 +183,12 @@ pub async fn run_with(
             .map_err(ServeError::Tls)?;
     }
     let max_message = transport.max_message_bytes;
-    let esdb = crate::esdb::Services::new(slot.clone(), local, streams_end.clone());
+    let esdb = crate::esdb::Services::new(
+        slot.clone(),
+        local,
+        streams_end.clone(),
+        config.esdb_reads.clone(),
+    );
     let router = builder
         .layer(AuthLayer::new(policy))
         .layer(AdmissionLayer::new(transport.admission))
@@ -289,6 +294,7 @@ pub async fn run_with(
             reactor: config.reactor,
             draining: streams_end.clone(),
             log_failed: log_failed_tx,
+            subscribers: config.subscribers,
         },
         health.clone(),
         open_failed_tx,
@@ -426,6 +432,7 @@ struct Started {
     draining: watch::Receiver<bool>,
     /// Where the log-health follower reports a failure that needs a restart.
     log_failed: watch::Sender<Option<String>>,
+    subscribers: crate::config::SubscriberBudgets,
 }
 
 /// Opens the store on the blocking pool, fills the slot and starts the read models' projector
@@ -450,6 +457,7 @@ async fn open_store(
         reactor,
         draining,
         log_failed,
+        subscribers,
     } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
@@ -459,7 +467,15 @@ async fn open_store(
             StoreError::Unavailable(format!("cannot create {}: {e}", task_dir.display()))
         })?;
         // With --store the data directory only holds local state (read-model checkpoints).
-        embedded.then(|| EmbeddedStore::open(&task_dir)).transpose()
+        embedded
+            .then(|| {
+                EmbeddedStore::open_with_budgets(
+                    &task_dir,
+                    subscribers.per_subscriber,
+                    subscribers.total,
+                )
+            })
+            .transpose()
     })
     .await
     .unwrap_or_else(|e| Err(StoreError::Internal(format!("store open task failed: {e}"))));

@@ -355,6 +355,15 @@ fn store_status(e: StoreError) -> Status {
             ErrorDetails::with_resource_info("stream", stream, "", "no such stream"),
         ),
         StoreError::InvalidArgument(message) => Status::invalid_argument(message),
+        StoreError::FellBehind { budget_bytes } => with_reason(
+            Code::ResourceExhausted,
+            format!(
+                "subscriber fell behind by more than {budget_bytes} bytes; resubscribe after \
+                 the last event received"
+            ),
+            "SUBSCRIBER_FELL_BEHIND",
+            [("budget_bytes", budget_bytes.to_string())],
+        ),
         StoreError::Unavailable(cause) => {
             tracing::warn!(%cause, "event store unavailable");
             with_reason(

@@ -146,4 +146,18 @@ impl EventSubscription for StoreSubscription {
             StoreSubscription::Kurrent(s) => s.next().await,
         }
     }
+
+    fn fail_when_behind(&mut self) {
+        match self {
+            StoreSubscription::Embedded(s) => s.fail_when_behind(),
+            StoreSubscription::Kurrent(s) => s.fail_when_behind(),
+        }
+    }
+
+    async fn fell_behind(&mut self) {
+        match self {
+            StoreSubscription::Embedded(s) => s.fell_behind().await,
+            StoreSubscription::Kurrent(s) => s.fell_behind().await,
+        }
+    }
 }

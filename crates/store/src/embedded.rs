@@ -3,7 +3,8 @@
 //! Appends and deletions go to the log's writer thread and resolve through a oneshot channel,
 //! so no async worker ever blocks on a sync. Reads run on tokio's blocking pool: they are
 //! `pread`s that mostly hit the page cache but can touch the disk. Subscriptions read their
-//! history pages (at most 256 events each) inside `next`, on the calling task.
+//! history pages (at most 256 events, the subscriber's byte budget, and for filtered
+//! subscriptions a time slice each) inside `next`, on the calling task.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -48,6 +49,20 @@ impl EmbeddedStore {
     /// Opens (or creates) a log in `dir` with default settings.
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         Ok(Self::new(EventLog::builder(dir).open()?))
+    }
+
+    /// Opens (or creates) a log in `dir` whose live subscribers buffer at most
+    /// `per_subscriber` bytes each and `total` bytes in all.
+    pub fn open_with_budgets(
+        dir: impl AsRef<std::path::Path>,
+        per_subscriber: u64,
+        total: u64,
+    ) -> Result<Self> {
+        Ok(Self::new(
+            EventLog::builder(dir)
+                .subscriber_buffer_bytes(per_subscriber, total)
+                .open()?,
+        ))
     }
 
     /// The underlying log.
@@ -138,8 +153,19 @@ impl EventStore for EmbeddedStore {
         max_count: usize,
         filter: Option<Filter>,
     ) -> Result<AllSlice> {
-        self.blocking(move |log| log.read_all(direction, start, max_count, filter.as_ref()))
-            .await
+        // Filtered reads return after a time slice, so that their callers can stop between
+        // slices when the client has gone (a filter can cost up to a millisecond per event).
+        self.blocking(move |log| match &filter {
+            Some(f) => log.read_all_within(
+                direction,
+                start,
+                max_count,
+                Some(f),
+                daojia_eventlog::FILTERED_SCAN_SLICE,
+            ),
+            None => log.read_all(direction, start, max_count, None),
+        })
+        .await
     }
 
     async fn stream_revision(&self, stream: &str) -> Result<CurrentRevision> {
@@ -188,5 +214,13 @@ impl EventSubscription for EmbeddedSubscription {
             Err(daojia_eventlog::Error::Closed) => None,
             Err(e) => Some(Err(e.into())),
         }
+    }
+
+    fn fail_when_behind(&mut self) {
+        self.inner.fail_when_behind();
+    }
+
+    async fn fell_behind(&mut self) {
+        poll_fn(|cx| self.inner.poll_fell_behind(cx)).await;
     }
 }

@@ -31,6 +31,13 @@ pub enum StoreError {
     /// The request is malformed or over a limit; nothing was written.
     #[error("invalid request: {0}")]
     InvalidArgument(String),
+    /// A live subscriber that asked to be cut when it does not keep up went past its buffer
+    /// budget; it can resubscribe after the last event it took.
+    #[error("subscriber fell behind by more than {budget_bytes} bytes of buffered events")]
+    FellBehind {
+        /// The budget it went past.
+        budget_bytes: u64,
+    },
     /// The store cannot take requests now (closed, poisoned by an I/O failure, unreachable).
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -57,6 +64,7 @@ impl From<daojia_eventlog::Error> for StoreError {
             },
             E::StreamDeleted { stream } => StoreError::StreamDeleted { stream },
             E::StreamNotFound { stream } => StoreError::StreamNotFound { stream },
+            E::FellBehind { budget_bytes } => StoreError::FellBehind { budget_bytes },
             e @ (E::InvalidStreamName { .. }
             | E::InvalidEvent { .. }
             | E::EventTooLarge { .. }

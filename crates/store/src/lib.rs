@@ -107,4 +107,16 @@ pub trait EventStore: Send + Sync + 'static {
 pub trait EventSubscription: Send + 'static {
     /// The next item; `None` once the store has closed.
     fn next(&mut self) -> impl Future<Output = Option<Result<SubscriptionItem>>> + Send;
+
+    /// Once live, end with [`StoreError::FellBehind`] when the subscription's live buffer
+    /// goes past its budget, instead of falling back to reading history (backends without
+    /// live buffers of their own ignore it).
+    fn fail_when_behind(&mut self) {}
+
+    /// Resolves once the subscription has fallen behind (after [`Self::fail_when_behind`]):
+    /// for a caller that waits on its client and wants to notice meanwhile. Never resolves
+    /// by default.
+    fn fell_behind(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }

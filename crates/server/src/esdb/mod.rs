@@ -59,6 +59,7 @@ use tokio::sync::watch;
 use tonic::Status;
 
 pub use cluster::{GossipService, PersistentSubscriptionsService, ServerFeaturesService};
+pub use read::ReadStats;
 pub use streams::StreamsService;
 
 use crate::auth::Role;
@@ -111,9 +112,15 @@ pub struct Services {
 
 impl Services {
     /// The services over the store in `slot`, for a server listening on `local`.
-    pub fn new(slot: StoreSlot, local: SocketAddr, draining: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        slot: StoreSlot,
+        local: SocketAddr,
+        draining: watch::Receiver<bool>,
+        reads: ReadStats,
+    ) -> Self {
+        reads.watch(slot.clone());
         Services {
-            streams: StreamsService::new(slot, draining),
+            streams: StreamsService::new(slot, draining, reads),
             features: ServerFeaturesService,
             gossip: GossipService::new(local),
             persistent: PersistentSubscriptionsService,

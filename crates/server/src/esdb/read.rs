@@ -5,8 +5,17 @@
 //! confirmation first, then history, one `caught_up`, then live events; filtered `$all`
 //! subscriptions also send checkpoints. Both end when the client goes away or the server
 //! starts draining.
+//!
+//! Hostile reads: a filtered `$all` read gets its pages from the store in time slices and
+//! checks between them that its client is still there, so an abandoned read stops scanning
+//! within a slice. A subscription asks its store to cut it rather than buffer without end:
+//! when its live buffer goes past the byte budget (the client stopped reading), it ends with
+//! RESOURCE_EXHAUSTED naming the position to resubscribe from, even while it waits to send.
+//! [`ReadStats`] counts what the reads do, for operators and tests.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use daojia_store::{
@@ -23,7 +32,70 @@ use super::proto::event_store::client::streams::read_req::options::{
     self, AllOptions as WireAll, FilterOptions, ReadDirection, StreamOptions,
 };
 use super::proto::event_store::client::streams::{ReadReq, ReadResp, read_resp};
-use crate::store_slot::SlotStore;
+use crate::store_backend::Store;
+use crate::store_slot::{SlotStore, StoreSlot};
+
+/// Counters of one server's EventStoreDB-protocol reads and subscriptions. Cloning shares
+/// them; the server's config carries them, so that whoever started the server can watch.
+#[derive(Clone, Debug, Default)]
+pub struct ReadStats(Arc<ReadCounters>);
+
+#[derive(Debug, Default)]
+struct ReadCounters {
+    tasks_running: AtomicU64,
+    bytes_scanned: AtomicU64,
+    subscribers_cut: AtomicU64,
+    /// The store, for its subscriber buffer counters (set once, when the services are made).
+    slot: OnceLock<StoreSlot>,
+}
+
+impl ReadStats {
+    /// Read and subscription tasks running now (each ends within a scan slice of its client
+    /// going away).
+    pub fn tasks_running(&self) -> u64 {
+        self.0.tasks_running.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the log scanned by `$all` reads (positions moved over, matching or not).
+    pub fn bytes_scanned(&self) -> u64 {
+        self.0.bytes_scanned.load(Ordering::Relaxed)
+    }
+
+    /// Subscribers cut because they fell behind their byte budget.
+    pub fn subscribers_cut(&self) -> u64 {
+        self.0.subscribers_cut.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held in live subscriber buffers now, and the most ever held at once (embedded
+    /// store only; `None` before it opens or with a KurrentDB store).
+    pub fn subscriber_bytes(&self) -> Option<(u64, u64)> {
+        match self.0.slot.get()?.get().ok()? {
+            Store::Embedded(store) => {
+                let stats = store.log().stats();
+                Some((stats.subscriber_bytes, stats.subscriber_bytes_peak))
+            }
+            Store::Kurrent(_) => None,
+        }
+    }
+
+    pub(crate) fn watch(&self, slot: StoreSlot) {
+        let _ = self.0.slot.set(slot);
+    }
+
+    fn running(&self) -> Running {
+        self.0.tasks_running.fetch_add(1, Ordering::Relaxed);
+        Running(self.clone())
+    }
+}
+
+/// Counts a running task until dropped.
+struct Running(ReadStats);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.0.tasks_running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Events per page read from the store (and per hand-over to the response stream).
 const PAGE: usize = 512;
@@ -56,6 +128,7 @@ pub fn start(
     store: SlotStore,
     request: ReadReq,
     draining: watch::Receiver<bool>,
+    stats: ReadStats,
 ) -> Result<super::streams::BoxStream<ReadResp>, Status> {
     let options = request
         .options
@@ -106,21 +179,32 @@ pub fn start(
         format,
     };
     let (tx, rx) = mpsc::channel::<Page>(4);
+    let cut = Cut::default();
     match options.count_option {
         Some(options::CountOption::Count(count)) => {
-            tokio::spawn(read(store, plan, count, tx, draining));
+            let running = stats.running();
+            tokio::spawn(async move {
+                read(store, plan, count, tx, draining, &stats).await;
+                drop(running);
+            });
         }
         Some(options::CountOption::Subscription(_)) => {
             if direction == Direction::Backwards {
                 return Err(invalid("subscriptions read forwards only"));
             }
-            tokio::spawn(subscribe(store, plan, tx, draining));
+            let running = stats.running();
+            let task_cut = cut.clone();
+            tokio::spawn(async move {
+                subscribe(store, plan, tx, draining, task_cut, &stats).await;
+                drop(running);
+            });
         }
         None => return Err(invalid("options.count_option is missing")),
     }
     Ok(Box::pin(Pages {
         rx,
         current: Vec::new().into_iter(),
+        cut,
     }))
 }
 
@@ -164,6 +248,7 @@ async fn read(
     count: u64,
     tx: mpsc::Sender<Page>,
     draining: watch::Receiver<bool>,
+    stats: &ReadStats,
 ) {
     let mut remaining = count;
     match plan.target {
@@ -184,7 +269,7 @@ async fn read(
             };
             let mut first = true;
             loop {
-                if *draining.borrow() {
+                if *draining.borrow() || tx.is_closed() {
                     break;
                 }
                 let want = usize::try_from(remaining)
@@ -246,7 +331,9 @@ async fn read(
                 (A::Start(_), Direction::Backwards) | (A::End(_), Direction::Forwards) => return,
             };
             while remaining > 0 {
-                if *draining.borrow() {
+                // Between store pages (each at most a time slice of scanning when filtered):
+                // a client that has gone stops the scan here.
+                if *draining.borrow() || tx.is_closed() {
                     break;
                 }
                 let want = usize::try_from(remaining).unwrap_or(usize::MAX).min(PAGE);
@@ -260,6 +347,16 @@ async fn read(
                         return;
                     }
                 };
+                let from = match next {
+                    AllStart::Position(p) => Some(p.0),
+                    AllStart::Edge => (plan.direction == Direction::Forwards).then_some(0),
+                };
+                if let Some(from) = from {
+                    stats
+                        .0
+                        .bytes_scanned
+                        .fetch_add(from.abs_diff(slice.next.0), Ordering::Relaxed);
+                }
                 let take = want.min(slice.events.len());
                 let page: Vec<ReadResp> = slice.events[..take]
                     .iter()
@@ -283,6 +380,8 @@ async fn subscribe(
     plan: Plan,
     tx: mpsc::Sender<Page>,
     mut draining: watch::Receiver<bool>,
+    cut: Cut,
+    stats: &ReadStats,
 ) {
     let subscription = match plan.target {
         Target::Stream { ref name, ref from } => {
@@ -315,6 +414,9 @@ async fn subscribe(
             return;
         }
     };
+    subscription.fail_when_behind();
+    // What the client has been handed last, to resume from if it is cut.
+    let mut resume = Resume::Start;
     let confirmation = ReadResp {
         content: Some(read_resp::Content::Confirmation(
             read_resp::SubscriptionConfirmation {
@@ -334,13 +436,21 @@ async fn subscribe(
             }
             () = tx.closed() => return,
         };
+        let mut handed = None;
         let resp = match item {
-            Some(Ok(SubscriptionItem::Event(event))) => event_resp(&event, plan.format),
+            Some(Ok(SubscriptionItem::Event(event))) => {
+                handed = Some(match plan.target {
+                    Target::All { .. } => Resume::Position(event.position.0),
+                    Target::Stream { .. } => Resume::Revision(event.revision.0),
+                });
+                event_resp(&event, plan.format)
+            }
             Some(Ok(SubscriptionItem::CaughtUp)) => ReadResp {
                 content: Some(read_resp::Content::CaughtUp(read_resp::CaughtUp::default())),
             },
             Some(Ok(SubscriptionItem::Checkpoint(p))) => {
                 let p = checkpoint_position(p);
+                handed = Some(Resume::Position(p));
                 ReadResp {
                     content: Some(read_resp::Content::Checkpoint(read_resp::Checkpoint {
                         commit_position: p,
@@ -348,6 +458,10 @@ async fn subscribe(
                         timestamp: None,
                     })),
                 }
+            }
+            Some(Err(StoreError::FellBehind { budget_bytes })) => {
+                cut.set(stats, budget_bytes, resume);
+                return;
             }
             Some(Err(e)) => {
                 let _ = send(&tx, Err(from_store(e))).await;
@@ -358,9 +472,60 @@ async fn subscribe(
                 return;
             }
         };
-        if !send(&tx, Ok(vec![resp])).await {
-            return;
+        // A client that does not read leaves this send waiting while the log moves on; the
+        // subscription's budget ends the wait.
+        tokio::select! {
+            sent = send(&tx, Ok(vec![resp])) => if !sent { return },
+            () = subscription.fell_behind() => {
+                if let Some(Err(StoreError::FellBehind { budget_bytes })) = subscription.next().await {
+                    cut.set(stats, budget_bytes, resume);
+                }
+                return;
+            }
         }
+        if let Some(h) = handed {
+            resume = h;
+        }
+    }
+}
+
+/// Where a cut subscriber resumes: after the last event or checkpoint it was handed.
+#[derive(Clone, Copy, Debug)]
+enum Resume {
+    /// Nothing handed yet: where it subscribed from.
+    Start,
+    /// `$all`: after this commit position.
+    Position(u64),
+    /// A stream: after this revision.
+    Revision(u64),
+}
+
+/// The status a cut subscription ends with, handed to the response stream beside the page
+/// channel (which may be full: the client stopped reading). A std mutex: it is only held to
+/// put or take the status, never across an await.
+#[derive(Clone, Debug, Default)]
+struct Cut(Arc<Mutex<Option<Status>>>);
+
+impl Cut {
+    fn set(&self, stats: &ReadStats, budget_bytes: u64, resume: Resume) {
+        stats.0.subscribers_cut.fetch_add(1, Ordering::Relaxed);
+        let (from, value) = match resume {
+            Resume::Start => ("where it subscribed from".to_string(), String::new()),
+            // Subscribing "from" a position or revision delivers what follows it.
+            Resume::Position(p) => (format!("position {p}"), p.to_string()),
+            Resume::Revision(r) => (format!("revision {r}"), r.to_string()),
+        };
+        let mut status = Status::resource_exhausted(format!(
+            "subscriber fell behind by more than {budget_bytes} bytes; resubscribe from {from}"
+        ));
+        if let Ok(v) = value.parse() {
+            status.metadata_mut().insert("resume-from", v);
+        }
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+    }
+
+    fn take(&self) -> Option<Status> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -383,6 +548,8 @@ fn subscription_id() -> String {
 struct Pages {
     rx: mpsc::Receiver<Page>,
     current: std::vec::IntoIter<ReadResp>,
+    /// Set when the task ended the subscription: its status follows the pages it sent.
+    cut: Cut,
 }
 
 impl Stream for Pages {
@@ -396,7 +563,7 @@ impl Stream for Pages {
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(Ok(page))) => self.current = page.into_iter(),
                 Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => return Poll::Ready(self.cut.take().map(Err)),
                 Poll::Pending => return Poll::Pending,
             }
         }

@@ -58,12 +58,18 @@ pub struct StreamsService {
     slot: StoreSlot,
     /// Turns true when the server starts draining; open reads and subscriptions end then.
     pub(super) draining: watch::Receiver<bool>,
+    /// Counters of the reads served.
+    reads: super::ReadStats,
 }
 
 impl StreamsService {
     /// A service over the store in `slot`.
-    pub fn new(slot: StoreSlot, draining: watch::Receiver<bool>) -> Self {
-        StreamsService { slot, draining }
+    pub fn new(slot: StoreSlot, draining: watch::Receiver<bool>, reads: super::ReadStats) -> Self {
+        StreamsService {
+            slot,
+            draining,
+            reads,
+        }
     }
 
     pub(super) fn store(&self) -> Result<crate::store_slot::SlotStore, Status> {
@@ -85,7 +91,12 @@ impl streams_server::Streams for StreamsService {
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         authorize(&request, Access::Read)?;
         let store = self.store()?;
-        let stream = super::read::start(store, request.into_inner(), self.draining.clone())?;
+        let stream = super::read::start(
+            store,
+            request.into_inner(),
+            self.draining.clone(),
+            self.reads.clone(),
+        )?;
         Ok(Response::new(stream))
     }
 

@@ -1148,6 +1148,8 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         reactor: true,
         health_listen: None,
         transport: crate::config::TransportConfig::default(),
+        subscribers: crate::config::SubscriberBudgets::default(),
+        esdb_reads: crate::esdb::ReadStats::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
