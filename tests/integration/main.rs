@@ -8,6 +8,7 @@ mod dispatch;
 mod esdb;
 mod export;
 mod harness;
+mod hostile_storm;
 mod lifecycle;
 mod orders;
 mod orders_more;

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{TokenError, TokenTable};
 use crate::clock::Clock;
 use crate::dispatcher::DispatchConfig;
+use crate::notify_hub::NotifyConfig;
 
 /// The environment variable holding `ROLE:TOKEN[:ACTOR]` entries, comma-separated.
 pub const TOKENS_ENV: &str = "DAOJIA_TOKENS";
@@ -99,6 +100,14 @@ pub struct ServeArgs {
     /// answers UNAVAILABLE (POSITION_NOT_REACHED).
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
     pub query_wait_ms: u64,
+    /// Most bytes of notifications one `WatchNotifications` stream may have waiting for its
+    /// client; past it the stream ends with RESOURCE_EXHAUSTED saying where to resume.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 10)]
+    pub notification_stream_budget: usize,
+    /// Most notification catch-ups (streams opened with an `after_position` in the past,
+    /// gathered in batches) reading history at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub notification_catch_ups: usize,
     /// Do not run the built-in dispatcher (no offers are made; for an external dispatcher, or
     /// to drive offers by hand).
     #[arg(long)]
@@ -196,6 +205,8 @@ pub struct ServerConfig {
     /// check that a refused command appended nothing at all turn it off so that nothing else
     /// appends meanwhile.
     pub reactor: bool,
+    /// The notification pipeline's budgets.
+    pub notifications: NotifyConfig,
 }
 
 /// Transport security and authentication mode.
@@ -345,6 +356,10 @@ impl ServeArgs {
             }),
             reactor: !self.no_reactor,
             health_listen: self.health_listen,
+            notifications: NotifyConfig {
+                stream_budget_bytes: self.notification_stream_budget.max(1),
+                catch_ups: self.notification_catch_ups.max(1),
+            },
         })
     }
 }

@@ -21,6 +21,7 @@ pub mod locations;
 pub mod meta;
 pub mod min_position;
 pub mod notifications;
+pub mod notify_hub;
 pub mod order_commands;
 pub mod order_requests;
 pub mod order_view;

@@ -5,7 +5,8 @@
 //! embedded store opens (recovery) on the blocking pool. When it is open: the read models'
 //! projector starts (from its last checkpoint under `<data-dir>/projections`, or from position
 //! 0), the reactor (credit rules and follow-ups) and the dispatcher (offers) start following
-//! `$all`, and health turns SERVING. If the store cannot be opened the server stops and `run`
+//! `$all`, the notification hub (every `WatchNotifications` stream, one shared reader) starts,
+//! and health turns SERVING. If the store cannot be opened the server stops and `run`
 //! returns the error.
 //!
 //! Shutdown: health turns NOT_SERVING, notification streams end, the listener stops
@@ -43,6 +44,7 @@ use crate::esdb::proto::event_store::client::{
 use crate::interceptor::{AuthLayer, AuthPolicy};
 use crate::locations::LiveLocations;
 use crate::meta::MetaService;
+use crate::notify_hub::{HubTask, NotifyConfig, NotifyHubSlot};
 use crate::pb;
 use crate::progress::Progress;
 use crate::queries::QueriesService;
@@ -137,6 +139,7 @@ pub async fn run_with(
     let reads = ReadModelsSlot::default();
     let progress = Progress::default();
     let locations = LiveLocations::default();
+    let notify = NotifyHubSlot::default();
     // Tells long-lived response streams (worker notifications) to end when draining starts:
     // graceful shutdown waits for every open stream.
     let (end_streams, streams_end) = watch::channel(false);
@@ -179,9 +182,9 @@ pub async fn run_with(
             WorkerAppService::new(
                 slot.clone(),
                 config.clock.clone(),
-                streams_end.clone(),
                 locations.clone(),
                 reads.clone(),
+                notify.clone(),
             ),
         ))
         .add_service(pb::queries_server::QueriesServer::new(QueriesService::new(
@@ -241,6 +244,9 @@ pub async fn run_with(
             clock: config.clock.clone(),
             dispatch: config.dispatch,
             reactor: config.reactor,
+            notify,
+            notify_config: config.notifications,
+            streams_end: streams_end.clone(),
         },
         health.clone(),
         open_failed_tx,
@@ -329,6 +335,7 @@ struct Background(Arc<std::sync::Mutex<Vec<BackgroundTask>>>);
 enum BackgroundTask {
     Reactor(Reactor),
     Dispatcher(Dispatcher),
+    NotifyHub(HubTask),
 }
 
 impl Background {
@@ -352,6 +359,7 @@ impl Background {
             match task {
                 BackgroundTask::Reactor(r) => r.stop().await,
                 BackgroundTask::Dispatcher(d) => d.stop().await,
+                BackgroundTask::NotifyHub(h) => h.stop().await,
             }
         }
     }
@@ -367,6 +375,9 @@ struct Started {
     clock: Clock,
     dispatch: Option<DispatchConfig>,
     reactor: bool,
+    notify: NotifyHubSlot,
+    notify_config: NotifyConfig,
+    streams_end: watch::Receiver<bool>,
 }
 
 /// Opens the store on the blocking pool, fills the slot and starts the read models' projector
@@ -389,6 +400,9 @@ async fn open_store(
         clock,
         dispatch,
         reactor,
+        notify,
+        notify_config,
+        streams_end,
     } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
@@ -438,6 +452,11 @@ async fn open_store(
                 let _ = progress.dispatcher.set(dispatcher.progress());
                 background.push(BackgroundTask::Dispatcher(dispatcher));
             }
+            // Worker notification streams: one shared reader of `$all` for the process.
+            let (hub, hub_task) =
+                crate::notify_hub::spawn(store.clone(), notify_config, streams_end);
+            notify.set(hub);
+            background.push(BackgroundTask::NotifyHub(hub_task));
             slot.set(store);
             set_health(&health, ServingStatus::Serving).await;
             tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "event store open, serving");

@@ -11,7 +11,6 @@ use daojia_domain::order::GeoPoint;
 use daojia_domain::worker;
 use daojia_domain::{DomainError, Subject, WorkerId};
 use daojia_store::Position;
-use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
@@ -20,7 +19,8 @@ use crate::customer_app::reply;
 use crate::door;
 use crate::interceptor::caller;
 use crate::locations::LiveLocations;
-use crate::notifications::{self, NotificationStream};
+use crate::notifications;
+use crate::notify_hub::{NotificationStream, NotifyHubSlot};
 use crate::order_commands;
 use crate::order_requests::{OrderRequest, TakeInput};
 use crate::order_view::timestamp;
@@ -36,28 +36,28 @@ use daojia_store::{AllStart, Direction, EventStore};
 pub struct WorkerAppService {
     store: StoreSlot,
     clock: Clock,
-    streams_end: watch::Receiver<bool>,
     locations: LiveLocations,
     reads: ReadModelsSlot,
+    notify: NotifyHubSlot,
 }
 
 impl WorkerAppService {
-    /// A service over `store`, deciding with `clock`; notification streams end when
-    /// `streams_end` turns true (the server is draining); reported locations go to
-    /// `locations`; notification streams learn the worker's current orders from `reads`.
+    /// A service over `store`, deciding with `clock`; reported locations go to `locations`;
+    /// notification streams learn the worker's current orders from `reads` and are served by
+    /// the process's notification hub `notify` (they end when the server drains).
     pub fn new(
         store: StoreSlot,
         clock: Clock,
-        streams_end: watch::Receiver<bool>,
         locations: LiveLocations,
         reads: ReadModelsSlot,
+        notify: NotifyHubSlot,
     ) -> Self {
         WorkerAppService {
             store,
             clock,
-            streams_end,
             locations,
             reads,
+            notify,
         }
     }
 
@@ -299,8 +299,8 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
                 .map_err(ApiError::from)?,
             None => reads.read(find),
         };
-        let stream =
-            notifications::watch(store, worker, after, known, self.streams_end.clone()).await?;
+        // History is caught up in the background by the hub, not here.
+        let stream = self.notify.get()?.watch(worker, start, known)?;
         Ok(Response::new(stream))
     }
 }

@@ -1147,6 +1147,7 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         dispatch: Some(DispatchConfig::default()),
         reactor: true,
         health_listen: None,
+        notifications: crate::notify_hub::NotifyConfig::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
