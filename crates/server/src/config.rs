@@ -470,6 +470,13 @@ mod tests {
         assert!(matches!(c.security, Security::LoopbackPlaintext { .. }));
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.query_wait, Duration::from_secs(2));
+        assert_eq!(
+            c.notifications,
+            NotifyConfig {
+                stream_budget_bytes: 256 << 10,
+                catch_ups: 4,
+            }
+        );
     }
 
     #[test]
