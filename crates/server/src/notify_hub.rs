@@ -303,7 +303,8 @@ impl Fanout {
     }
 }
 
-/// Waits until the client of a held watcher has read half its budget (or gone), then has it
+/// Waits until the client of a held watcher has read half its budget (or gone, or the hub
+/// stopped), then has it
 /// rejoin after `at` (the event whose notification it holds).
 async fn park(id: u64, at: Position, watch: Watch, hub: mpsc::UnboundedSender<Command>) {
     loop {
@@ -318,9 +319,11 @@ async fn park(id: u64, at: Position, watch: Watch, hub: mpsc::UnboundedSender<Co
             });
             return;
         }
+        // The hub stopping (shutdown) ends the stream too.
         tokio::select! {
             () = watch.sink.drained.notified() => {}
             () = watch.sink.tx.closed() => return,
+            () = hub.closed() => return,
         }
     }
 }
