@@ -671,3 +671,160 @@ impl NotifyHubSlot {
         let _ = self.0.set(hub);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use daojia_domain::credit::{CreditEvent, Subject};
+    use daojia_domain::order::{OrderEvent, SlotIndex, TakenVia};
+    use daojia_domain::{DomainEvent, Timestamp};
+    use daojia_store::{ContentType, EventId, Revision};
+
+    use super::*;
+
+    const A: WorkerId = WorkerId::from_u128(0xA);
+    const B: WorkerId = WorkerId::from_u128(0xB);
+    const C: WorkerId = WorkerId::from_u128(0xC);
+    const O: OrderId = OrderId::from_u128(0xF0);
+
+    type Rx = mpsc::UnboundedReceiver<Result<pb::WorkerNotification, Status>>;
+
+    fn recorded<E: DomainEvent>(stream: &str, position: u64, event: &E) -> RecordedEvent {
+        let encoded = daojia_domain::events::encode(event).unwrap();
+        RecordedEvent::new(
+            stream,
+            Revision(0),
+            Position(position),
+            EventId::from_u128(u128::from(position)),
+            &encoded.event_type,
+            ContentType::Json,
+            0,
+            b"",
+            &serde_json::to_vec(&encoded.data).unwrap(),
+        )
+    }
+
+    fn join(
+        fanout: &mut Fanout,
+        id: u64,
+        worker: WorkerId,
+        skip: Option<u64>,
+        budget: usize,
+    ) -> Rx {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let watch = Watch {
+            watcher: Watcher {
+                worker,
+                known: Known::default(),
+            },
+            skip_through: skip.map(Position),
+            resume_after: Position(skip.unwrap_or(0)),
+            held: None,
+            sink: Sink {
+                tx,
+                queued: Arc::default(),
+                drained: Arc::default(),
+                budget,
+            },
+        };
+        fanout.insert(id, watch);
+        rx
+    }
+
+    fn drain(rx: &mut Rx) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        while let Ok(n) = rx.try_recv() {
+            let n = n.unwrap();
+            out.push((n.position, n.summary));
+        }
+        out
+    }
+
+    fn offered(worker: WorkerId) -> OrderEvent {
+        OrderEvent::OrderOffered {
+            slot: SlotIndex(0),
+            worker,
+            offered_at: Timestamp(0),
+            expires_at: Timestamp(60_000),
+        }
+    }
+
+    #[test]
+    fn an_event_reaches_the_streams_it_concerns_through_the_worker_and_order_indexes() {
+        let mut live = Fanout::default();
+        let mut a1 = join(&mut live, 1, A, None, 1 << 20);
+        let mut a2 = join(&mut live, 2, A, None, 1 << 20);
+        let mut b = join(&mut live, 3, B, None, 1 << 20);
+        let mut late = join(&mut live, 4, A, Some(10), 1 << 20);
+        let order = O.stream_name();
+        live.deliver(&recorded(&order, 10, &offered(A)));
+        let accepted = OrderEvent::OrderAccepted {
+            slot: SlotIndex(0),
+            worker: B,
+            via: TakenVia::Grab,
+            at: Timestamp(1),
+        };
+        live.deliver(&recorded(&order, 11, &accepted));
+        let training = CreditEvent::TrainingCompleted {
+            subject: Subject::Worker(B),
+            course: "c".into(),
+            at: Timestamp(2),
+        };
+        live.deliver(&recorded(&B.stream_name(), 12, &training));
+        let expected_a = vec![
+            (
+                10,
+                "new offer for slot 0: accept before it lapses".to_owned(),
+            ),
+            (11, "slot 0 was taken by another worker".to_owned()),
+        ];
+        assert_eq!(drain(&mut a1), expected_a);
+        assert_eq!(drain(&mut a2), expected_a);
+        assert_eq!(
+            drain(&mut b),
+            vec![
+                (11, "slot 0 is yours".to_owned()),
+                (
+                    12,
+                    "retraining recorded: you receive offers again".to_owned()
+                ),
+            ]
+        );
+        // The late stream had the offer already (it started after it) and so holds no
+        // pending offer: the slot taken by B is none of its business.
+        assert_eq!(drain(&mut late), vec![]);
+        assert_eq!(live.by_order.get(&O).map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn a_live_stream_past_its_budget_ends_with_where_to_resume() {
+        let mut live = Fanout::default();
+        let mut c = join(&mut live, 1, C, Some(5), 1);
+        live.deliver(&recorded(
+            &OrderId::from_u128(1).stream_name(),
+            20,
+            &offered(C),
+        ));
+        live.deliver(&recorded(
+            &OrderId::from_u128(2).stream_name(),
+            21,
+            &offered(C),
+        ));
+        assert_eq!(c.try_recv().unwrap().unwrap().position, 20);
+        let status = c.try_recv().unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            status
+                .message()
+                .starts_with("notification stream fell behind; reconnect with after_position=20"),
+            "{status:?}"
+        );
+        assert!(live.watchers.is_empty() && live.by_worker.is_empty());
+        // The stream ended: nothing follows the status.
+        live.deliver(&recorded(
+            &OrderId::from_u128(3).stream_name(),
+            22,
+            &offered(C),
+        ));
+        assert!(c.try_recv().is_err());
+    }
+}
