@@ -106,9 +106,16 @@ fn known_orders(models: &ReadModels, worker: WorkerId) -> notifications::Known {
     for record in models.orders.by_worker(worker) {
         known.involved.insert(record.order.id);
     }
-    for open in models.matching.awaiting_workers() {
+    // Every open order is looked at on each stream's start: the offers first (cheap), then
+    // whether the order still awaits workers (what `awaiting_workers` would select, without
+    // sorting every open order per stream).
+    for open in models.matching.open_orders() {
+        let offered = |s: &daojia_domain::order::Slot| s.offers.iter().any(|o| o.worker == worker);
+        if !open.order.slots.iter().any(|(_, s)| offered(s)) || open.open_slots().is_empty() {
+            continue;
+        }
         for (slot, s) in &open.order.slots {
-            if s.offers.iter().any(|o| o.worker == worker) {
+            if offered(s) {
                 known.involved.insert(open.order.id);
                 known.pending.insert((open.order.id, *slot));
             }
