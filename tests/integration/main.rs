@@ -11,6 +11,7 @@ mod harness;
 mod hostile_corruption;
 mod hostile_disk;
 mod hostile_reads;
+mod hostile_storm;
 mod hostile_transport;
 mod lifecycle;
 mod orders;

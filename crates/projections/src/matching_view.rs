@@ -271,6 +271,11 @@ impl MatchingView {
         self.open.get(&order)
     }
 
+    /// Every open order, by id (unsorted and unfiltered: cheap to scan).
+    pub fn open_orders(&self) -> impl Iterator<Item = &OpenOrder> {
+        self.open.values()
+    }
+
     /// Open orders with at least one slot nobody holds, by window start then id.
     pub fn awaiting_workers(&self) -> Vec<&OpenOrder> {
         let mut v: Vec<&OpenOrder> = self

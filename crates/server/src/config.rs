@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{TokenError, TokenTable};
 use crate::clock::Clock;
 use crate::dispatcher::DispatchConfig;
+use crate::notify_hub::NotifyConfig;
 
 /// The environment variable holding `ROLE:TOKEN[:ACTOR]` entries, comma-separated.
 pub const TOKENS_ENV: &str = "DAOJIA_TOKENS";
@@ -103,6 +104,14 @@ pub struct ServeArgs {
     /// answers UNAVAILABLE (POSITION_NOT_REACHED).
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
     pub query_wait_ms: u64,
+    /// Most bytes of notifications one `WatchNotifications` stream may have waiting for its
+    /// client; past it the stream ends with RESOURCE_EXHAUSTED saying where to resume.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 10)]
+    pub notification_stream_budget: usize,
+    /// Most notification catch-ups (streams opened with an `after_position` in the past,
+    /// gathered in batches) reading history at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub notification_catch_ups: usize,
     /// Do not run the built-in dispatcher (no offers are made; for an external dispatcher, or
     /// to drive offers by hand).
     #[arg(long)]
@@ -357,6 +366,8 @@ pub struct ServerConfig {
     /// Counters of the EventStoreDB-protocol reads, shared with whoever made the config (a
     /// test, an operator's tooling).
     pub esdb_reads: crate::esdb::ReadStats,
+    /// The notification pipeline's budgets.
+    pub notifications: NotifyConfig,
 }
 
 /// Byte budgets of live subscribers' buffers (`--subscriber-buffer-bytes`,
@@ -535,6 +546,10 @@ impl ServeArgs {
                 total: self.subscribers_buffer_bytes.max(1),
             },
             esdb_reads: crate::esdb::ReadStats::default(),
+            notifications: NotifyConfig {
+                stream_budget_bytes: self.notification_stream_budget.max(1),
+                catch_ups: self.notification_catch_ups.max(1),
+            },
         })
     }
 }
@@ -678,6 +693,13 @@ mod tests {
         assert!(matches!(c.security, Security::LoopbackPlaintext { .. }));
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(c.query_wait, Duration::from_secs(2));
+        assert_eq!(
+            c.notifications,
+            NotifyConfig {
+                stream_budget_bytes: 256 << 10,
+                catch_ups: 4,
+            }
+        );
     }
 
     #[test]

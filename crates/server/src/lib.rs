@@ -25,6 +25,7 @@ pub mod log_cli;
 pub mod meta;
 pub mod min_position;
 pub mod notifications;
+pub mod notify_hub;
 pub mod order_commands;
 pub mod order_requests;
 pub mod order_view;

@@ -8,34 +8,20 @@
 //! taken by someone else while their offer was pending). Every event of `worker-<uuid>` (the
 //! worker's credit) concerns them.
 //!
-//! Each stream runs as its own task feeding a bounded channel; a client that stops reading
-//! holds only its own subscription back (the store never waits for subscribers), and the task
-//! ends when the client goes away, the store closes or the server starts draining (graceful
-//! shutdown would otherwise wait for every open stream).
+//! This module holds what one stream decides about one event; the streams themselves are
+//! served by the process's one shared reader, [`crate::notify_hub`], which decodes each event
+//! once and asks only the watchers it concerns (see [`concerned_workers`]).
 
 use std::collections::HashSet;
 
 use daojia_domain::credit::CreditEvent;
 use daojia_domain::order::{OrderEvent, SlotIndex};
 use daojia_domain::{OrderId, WorkerId};
-use daojia_projections::decode::{self, DomainRecord};
-use daojia_store::{
-    AllOptions, EventStore, EventSubscription, Filter, FilterTarget, Position, RecordedEvent,
-    SubscribeFrom, SubscriptionItem,
-};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
+use daojia_projections::decode::DomainRecord;
+use daojia_store::RecordedEvent;
 
 use crate::order_view::timestamp;
 use crate::pb;
-use crate::status::ApiError;
-
-/// Notifications buffered per stream before the task waits for the client.
-const BUFFER: usize = 64;
-
-/// The stream handed to tonic.
-pub type NotificationStream = ReceiverStream<Result<pb::WorkerNotification, Status>>;
 
 /// What a stream knows about its worker when it starts: the orders they hold a slot on or have
 /// a pending offer on (taken from the read models as of the stream's starting position), so
@@ -48,90 +34,62 @@ pub struct Known {
     pub pending: HashSet<(OrderId, SlotIndex)>,
 }
 
-/// Starts streaming `worker`'s notifications after `after` (from now on when `None`), until the
-/// client goes away, the store closes or `end` turns true.
-pub async fn watch<S>(
-    store: &S,
-    worker: WorkerId,
-    after: Option<Position>,
-    known: Known,
-    mut end: watch::Receiver<bool>,
-) -> Result<NotificationStream, ApiError>
-where
-    S: EventStore,
-{
-    let filter = Filter::prefixes(
-        FilterTarget::StreamName,
-        [
-            format!("{}-", OrderId::CATEGORY),
-            format!("{}-{}", WorkerId::CATEGORY, worker.uuid().hyphenated()),
-        ],
-    )
-    .map_err(|e| ApiError::Store(e.into()))?;
-    let from = after.map_or(SubscribeFrom::End, SubscribeFrom::After);
-    let mut subscription = store
-        .subscribe_all(
-            from,
-            AllOptions {
-                filter: Some(filter),
-                checkpoint_interval: 0,
-            },
-        )
-        .await?;
-    let (tx, rx) = mpsc::channel(BUFFER);
-    tokio::spawn(async move {
-        let mut watcher = Watcher { worker, known };
-        loop {
-            let item = tokio::select! {
-                () = tx.closed() => break,
-                _ = end.wait_for(|end| *end) => break,
-                item = subscription.next() => item,
-            };
-            let notification = match item {
-                Some(Ok(SubscriptionItem::Event(event))) => match watcher.notification(&event) {
-                    Some(n) => Ok(n),
-                    None => continue,
-                },
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => Err(Status::from(ApiError::Store(e))),
-                None => break,
-            };
-            let failed = notification.is_err();
-            // A client that stops reading must not hold the server's shutdown up.
-            let sent = tokio::select! {
-                sent = tx.send(notification) => sent.is_ok(),
-                _ = end.wait_for(|end| *end) => false,
-            };
-            if !sent || failed {
-                break;
-            }
-        }
-        tracing::debug!(%worker, "notification stream ended");
-    });
-    Ok(ReceiverStream::new(rx))
+/// The workers an order event names (offered, taken, lapsed, declined, withdrawn, reviewed,
+/// complained about, absent). Every other worker it concerns has the order among its
+/// [`Known::involved`] orders (pending offers are involved orders too).
+pub(crate) fn concerned_workers(e: &OrderEvent) -> &[WorkerId] {
+    match e {
+        OrderEvent::OrderOffered { worker, .. }
+        | OrderEvent::OfferExpired { worker, .. }
+        | OrderEvent::OfferDeclined { worker, .. }
+        | OrderEvent::OrderAccepted { worker, .. }
+        | OrderEvent::WorkerWithdrew { worker, .. }
+        | OrderEvent::WorkerNoShowRecorded { worker, .. } => std::slice::from_ref(worker),
+        OrderEvent::OrderReviewed { workers, .. } => workers,
+        OrderEvent::ComplaintFiled { against, .. }
+        | OrderEvent::ComplaintResolved { against, .. } => std::slice::from_ref(against),
+        _ => &[],
+    }
+}
+
+/// The worker whose credit stream (`worker-<uuid>`) `stream` is, if it is one.
+pub(crate) fn credit_stream_worker(stream: &str) -> Option<WorkerId> {
+    stream
+        .strip_prefix(WorkerId::CATEGORY)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 /// What one stream remembers about its worker.
-struct Watcher {
-    worker: WorkerId,
-    known: Known,
+#[derive(Debug)]
+pub(crate) struct Watcher {
+    pub(crate) worker: WorkerId,
+    pub(crate) known: Known,
 }
 
 impl Watcher {
-    fn notification(&mut self, event: &RecordedEvent) -> Option<pb::WorkerNotification> {
+    /// The notification `event` (decoded as `record`) makes for this worker, if any; updates
+    /// what the stream knows of the worker's orders.
+    pub(crate) fn notification(
+        &mut self,
+        event: &RecordedEvent,
+        record: &DomainRecord,
+    ) -> Option<pb::WorkerNotification> {
         let me = self.worker;
         let mut n = pb::WorkerNotification {
             position: event.position.0,
             event_type: event.event_type().to_owned(),
             ..Default::default()
         };
-        match decode::decode(event).ok()? {
+        match record {
             DomainRecord::Order(order, e) => {
+                let order = *order;
                 n.order_id = order.to_string();
                 // Kept for the stream's life (disputes may follow a review): a connection sees
                 // a worker's orders of days, not of years.
                 let involved = self.known.involved.contains(&order);
-                n.summary = match e {
+                n.summary = match e.clone() {
                     OrderEvent::OrderOffered {
                         slot,
                         worker,
@@ -202,7 +160,10 @@ impl Watcher {
                 };
             }
             DomainRecord::Credit(e) => {
-                n.summary = match &e {
+                if credit_stream_worker(event.stream()) != Some(me) {
+                    return None;
+                }
+                n.summary = match e {
                     CreditEvent::CreditAdjusted {
                         rule,
                         delta,

@@ -5,7 +5,8 @@
 //! embedded store opens (recovery) on the blocking pool. When it is open: the read models'
 //! projector starts (from its last checkpoint under `<data-dir>/projections`, or from position
 //! 0), the reactor (credit rules and follow-ups) and the dispatcher (offers) start following
-//! `$all`, and health turns SERVING. If the store cannot be opened the server stops and `run`
+//! `$all`, the notification hub (every `WatchNotifications` stream, one shared reader) starts,
+//! and health turns SERVING. If the store cannot be opened the server stops and `run`
 //! returns the error.
 //!
 //! When the embedded log cannot write (see "When the disk fails" in the crate's README),
@@ -50,6 +51,7 @@ use crate::esdb::proto::event_store::client::{
 use crate::interceptor::{AuthLayer, AuthPolicy};
 use crate::locations::LiveLocations;
 use crate::meta::MetaService;
+use crate::notify_hub::{HubTask, NotifyConfig, NotifyHubSlot};
 use crate::pb;
 use crate::progress::Progress;
 use crate::queries::QueriesService;
@@ -151,6 +153,7 @@ pub async fn run_with(
     let reads = ReadModelsSlot::default();
     let progress = Progress::default();
     let locations = LiveLocations::default();
+    let notify = NotifyHubSlot::default();
     // Tells long-lived response streams (worker notifications) to end when draining starts:
     // graceful shutdown waits for every open stream.
     let (end_streams, streams_end) = watch::channel(false);
@@ -215,9 +218,9 @@ pub async fn run_with(
             pb::worker_app_server::WorkerAppServer::new(WorkerAppService::new(
                 slot.clone(),
                 config.clock.clone(),
-                streams_end.clone(),
                 locations.clone(),
                 reads.clone(),
+                notify.clone(),
             ))
             .max_decoding_message_size(max_message),
         )
@@ -295,6 +298,8 @@ pub async fn run_with(
             draining: streams_end.clone(),
             log_failed: log_failed_tx,
             subscribers: config.subscribers,
+            notify,
+            notify_config: config.notifications,
         },
         health.clone(),
         open_failed_tx,
@@ -390,6 +395,7 @@ struct Background(Arc<std::sync::Mutex<Vec<BackgroundTask>>>);
 enum BackgroundTask {
     Reactor(Reactor),
     Dispatcher(Dispatcher),
+    NotifyHub(HubTask),
 }
 
 impl Background {
@@ -413,6 +419,7 @@ impl Background {
             match task {
                 BackgroundTask::Reactor(r) => r.stop().await,
                 BackgroundTask::Dispatcher(d) => d.stop().await,
+                BackgroundTask::NotifyHub(h) => h.stop().await,
             }
         }
     }
@@ -433,6 +440,8 @@ struct Started {
     /// Where the log-health follower reports a failure that needs a restart.
     log_failed: watch::Sender<Option<String>>,
     subscribers: crate::config::SubscriberBudgets,
+    notify: NotifyHubSlot,
+    notify_config: NotifyConfig,
 }
 
 /// Opens the store on the blocking pool, fills the slot and starts the read models' projector
@@ -458,6 +467,8 @@ async fn open_store(
         draining,
         log_failed,
         subscribers,
+        notify,
+        notify_config,
     } = started;
     let started = std::time::Instant::now();
     let task_dir = dir.clone();
@@ -518,6 +529,11 @@ async fn open_store(
                 let _ = progress.dispatcher.set(dispatcher.progress());
                 background.push(BackgroundTask::Dispatcher(dispatcher));
             }
+            // Worker notification streams: one shared reader of `$all` for the process.
+            let (hub, hub_task) =
+                crate::notify_hub::spawn(store.clone(), notify_config, draining.clone());
+            notify.set(hub);
+            background.push(BackgroundTask::NotifyHub(hub_task));
             let log_health = match &store {
                 Store::Embedded(embedded) => Some(embedded.health()),
                 Store::Kurrent(_) => None,

@@ -107,6 +107,14 @@ pub enum ApiError {
     /// A bounded wait ran out.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// A notification stream's client did not keep up: its queue would pass its budget.
+    #[error("notification stream fell behind; reconnect with after_position={resume_after}")]
+    FellBehind {
+        /// The last position the client was sent (or the stream's start).
+        resume_after: Position,
+        /// The stream's budget of queued bytes.
+        budget_bytes: usize,
+    },
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -190,6 +198,21 @@ impl From<ApiError> for Status {
                 with_reason(Code::FailedPrecondition, message, reason, [])
             }
             ApiError::DeadlineExceeded(message) => Status::deadline_exceeded(message),
+            ApiError::FellBehind {
+                resume_after,
+                budget_bytes,
+            } => with_reason(
+                Code::ResourceExhausted,
+                format!(
+                    "notification stream fell behind; reconnect with after_position={resume_after} \
+                     (more than {budget_bytes} bytes were waiting for the client)"
+                ),
+                "STREAM_FELL_BEHIND",
+                [
+                    ("after_position", resume_after.0.to_string()),
+                    ("budget_bytes", budget_bytes.to_string()),
+                ],
+            ),
         }
     }
 }

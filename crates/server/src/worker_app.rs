@@ -11,7 +11,6 @@ use daojia_domain::order::GeoPoint;
 use daojia_domain::worker;
 use daojia_domain::{DomainError, Subject, WorkerId};
 use daojia_store::Position;
-use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
@@ -20,7 +19,8 @@ use crate::customer_app::reply;
 use crate::door;
 use crate::interceptor::caller;
 use crate::locations::LiveLocations;
-use crate::notifications::{self, NotificationStream};
+use crate::notifications;
+use crate::notify_hub::{NotificationStream, NotifyHubSlot};
 use crate::order_commands;
 use crate::order_requests::{OrderRequest, TakeInput};
 use crate::order_view::timestamp;
@@ -36,28 +36,28 @@ use daojia_store::{AllStart, Direction, EventStore};
 pub struct WorkerAppService {
     store: StoreSlot,
     clock: Clock,
-    streams_end: watch::Receiver<bool>,
     locations: LiveLocations,
     reads: ReadModelsSlot,
+    notify: NotifyHubSlot,
 }
 
 impl WorkerAppService {
-    /// A service over `store`, deciding with `clock`; notification streams end when
-    /// `streams_end` turns true (the server is draining); reported locations go to
-    /// `locations`; notification streams learn the worker's current orders from `reads`.
+    /// A service over `store`, deciding with `clock`; reported locations go to `locations`;
+    /// notification streams learn the worker's current orders from `reads` and are served by
+    /// the process's notification hub `notify` (they end when the server drains).
     pub fn new(
         store: StoreSlot,
         clock: Clock,
-        streams_end: watch::Receiver<bool>,
         locations: LiveLocations,
         reads: ReadModelsSlot,
+        notify: NotifyHubSlot,
     ) -> Self {
         WorkerAppService {
             store,
             clock,
-            streams_end,
             locations,
             reads,
+            notify,
         }
     }
 
@@ -106,9 +106,16 @@ fn known_orders(models: &ReadModels, worker: WorkerId) -> notifications::Known {
     for record in models.orders.by_worker(worker) {
         known.involved.insert(record.order.id);
     }
-    for open in models.matching.awaiting_workers() {
+    // Every open order is looked at on each stream's start: the offers first (cheap), then
+    // whether the order still awaits workers (what `awaiting_workers` would select, without
+    // sorting every open order per stream).
+    for open in models.matching.open_orders() {
+        let offered = |s: &daojia_domain::order::Slot| s.offers.iter().any(|o| o.worker == worker);
+        if !open.order.slots.iter().any(|(_, s)| offered(s)) || open.open_slots().is_empty() {
+            continue;
+        }
         for (slot, s) in &open.order.slots {
-            if s.offers.iter().any(|o| o.worker == worker) {
+            if offered(s) {
                 known.involved.insert(open.order.id);
                 known.pending.insert((open.order.id, *slot));
             }
@@ -299,8 +306,8 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
                 .map_err(ApiError::from)?,
             None => reads.read(find),
         };
-        let stream =
-            notifications::watch(store, worker, after, known, self.streams_end.clone()).await?;
+        // History is caught up in the background by the hub, not here.
+        let stream = self.notify.get()?.watch(worker, start, known)?;
         Ok(Response::new(stream))
     }
 }
