@@ -245,6 +245,7 @@ impl OpenOrder {
 
 /// Workers and open orders for the dispatcher.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredMatchingView")]
 pub struct MatchingView {
     workers: BTreeMap<WorkerId, MatchingWorker>,
     certificate_holder: BTreeMap<CertificateId, WorkerId>,
@@ -253,6 +254,39 @@ pub struct MatchingView {
     /// Window and slot holders of orders with booked workers (until they end).
     #[serde(with = "crate::state_repr::pairs")]
     bookings: BTreeMap<OrderId, (ServiceWindow, BTreeMap<SlotIndex, WorkerId>)>,
+    /// The open orders with an outstanding offer, by the worker offered: derived from `open`,
+    /// so that a worker's pending offers are found without scanning every open order (each
+    /// notification stream's start asks). Not stored in checkpoints; rebuilt when one is read.
+    #[serde(skip_serializing)]
+    offered: BTreeMap<WorkerId, BTreeSet<OrderId>>,
+}
+
+/// A [`MatchingView`] as checkpoints hold it (without the derived offer index).
+#[derive(Deserialize)]
+struct StoredMatchingView {
+    workers: BTreeMap<WorkerId, MatchingWorker>,
+    certificate_holder: BTreeMap<CertificateId, WorkerId>,
+    open: BTreeMap<OrderId, OpenOrder>,
+    #[serde(with = "crate::state_repr::pairs")]
+    bookings: BTreeMap<OrderId, (ServiceWindow, BTreeMap<SlotIndex, WorkerId>)>,
+}
+
+impl From<StoredMatchingView> for MatchingView {
+    fn from(stored: StoredMatchingView) -> Self {
+        let mut offered: BTreeMap<WorkerId, BTreeSet<OrderId>> = BTreeMap::new();
+        for (id, open) in &stored.open {
+            for worker in open.offered_to() {
+                offered.entry(worker).or_default().insert(*id);
+            }
+        }
+        MatchingView {
+            workers: stored.workers,
+            certificate_holder: stored.certificate_holder,
+            open: stored.open,
+            bookings: stored.bookings,
+            offered,
+        }
+    }
 }
 
 impl MatchingView {
@@ -274,6 +308,15 @@ impl MatchingView {
     /// Every open order, by id (unsorted and unfiltered: cheap to scan).
     pub fn open_orders(&self) -> impl Iterator<Item = &OpenOrder> {
         self.open.values()
+    }
+
+    /// The open orders with an outstanding offer to `worker`.
+    pub fn offered_to_worker(&self, worker: WorkerId) -> impl Iterator<Item = &OpenOrder> {
+        self.offered
+            .get(&worker)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.open.get(id))
     }
 
     /// Open orders with at least one slot nobody holds, by window start then id.
@@ -464,6 +507,25 @@ impl MatchingView {
     }
 
     fn apply_order(&mut self, id: OrderId, event: &OrderEvent) {
+        let offered_before = self.open.get(&id).map(OpenOrder::offered_to);
+        self.apply_open_order(id, event);
+        let offered_after = self.open.get(&id).map(OpenOrder::offered_to);
+        if offered_before != offered_after {
+            for worker in offered_before.unwrap_or_default() {
+                if let Some(orders) = self.offered.get_mut(&worker) {
+                    orders.remove(&id);
+                    if orders.is_empty() {
+                        self.offered.remove(&worker);
+                    }
+                }
+            }
+            for worker in offered_after.unwrap_or_default() {
+                self.offered.entry(worker).or_default().insert(id);
+            }
+        }
+    }
+
+    fn apply_open_order(&mut self, id: OrderId, event: &OrderEvent) {
         // The open order, folded as the command side folds it.
         if let OrderEvent::OrderPosted {
             category,

@@ -106,16 +106,15 @@ fn known_orders(models: &ReadModels, worker: WorkerId) -> notifications::Known {
     for record in models.orders.by_worker(worker) {
         known.involved.insert(record.order.id);
     }
-    // Every open order is looked at on each stream's start: the offers first (cheap), then
-    // whether the order still awaits workers (what `awaiting_workers` would select, without
-    // sorting every open order per stream).
-    for open in models.matching.open_orders() {
-        let offered = |s: &daojia_domain::order::Slot| s.offers.iter().any(|o| o.worker == worker);
-        if !open.order.slots.iter().any(|(_, s)| offered(s)) || open.open_slots().is_empty() {
+    // The worker's pending offers, through the matching view's index of offers by worker
+    // (an open costs the worker's offers, not every open order); an offer counts while its
+    // order still awaits workers.
+    for open in models.matching.offered_to_worker(worker) {
+        if open.open_slots().is_empty() {
             continue;
         }
         for (slot, s) in &open.order.slots {
-            if offered(s) {
+            if s.offers.iter().any(|o| o.worker == worker) {
                 known.involved.insert(open.order.id);
                 known.pending.insert((open.order.id, *slot));
             }

@@ -230,8 +230,9 @@ async fn candidates_pass_standing_certificate_contract_and_booking_filters() {
         assert!(v.eligible_candidates(&[], window, later).is_empty());
     });
 
-    // `second` accepts: the order no longer awaits anyone and `second` is booked.
-    world
+    // `second` is offered the order: the view finds the offer by worker (what a notification
+    // stream's start asks), the declined `carer` has none, and a snapshot rebuilds the index.
+    let offered = world
         .order(
             eldercare,
             OrderCommand::Offer {
@@ -241,6 +242,22 @@ async fn candidates_pass_standing_certificate_contract_and_booking_filters() {
             T0.plus(Minutes(4)),
         )
         .await;
+    projector.wait_for(offered, WAIT).await.unwrap();
+    projector.read(|v| {
+        let to = |w| -> Vec<OrderId> { v.offered_to_worker(w).map(|o| o.order.id).collect() };
+        assert_eq!(to(second), vec![eldercare]);
+        assert!(to(carer).is_empty());
+        let json = serde_json::to_vec(v).unwrap();
+        let restored = serde_json::from_slice::<MatchingView>(&json).unwrap();
+        assert_eq!(&restored, v);
+        let restored_to: Vec<OrderId> = restored
+            .offered_to_worker(second)
+            .map(|o| o.order.id)
+            .collect();
+        assert_eq!(restored_to, vec![eldercare]);
+    });
+
+    // `second` accepts: the order no longer awaits anyone and `second` is booked.
     let accepted = world
         .order(
             eldercare,
@@ -254,6 +271,7 @@ async fn candidates_pass_standing_certificate_contract_and_booking_filters() {
     projector.wait_for(accepted, WAIT).await.unwrap();
     projector.read(|v| {
         assert!(v.awaiting_workers().is_empty());
+        assert_eq!(v.offered_to_worker(second).count(), 0);
         let window = v.open_order(eldercare).unwrap().order.window;
         assert!(v.worker(second).unwrap().booked_during(window));
         assert!(v.candidates_for(eldercare, now).is_empty());
