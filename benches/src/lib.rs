@@ -13,6 +13,32 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The configuration of a server benchmarked on `dir`: `daojia serve --insecure` on a
+/// loopback port chosen by the system, with the dispatcher and the reactor off (the
+/// benchmarks measure the API and the log, not background work).
+pub fn bench_server_config(dir: &Path) -> Result<daojia_server::ServerConfig, String> {
+    use clap::Parser;
+    let argv = [
+        "daojia",
+        "serve",
+        "--insecure",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.to_str().ok_or("data directory path is not UTF-8")?,
+    ];
+    let daojia_server::Command::Serve(args) = daojia_server::Cli::try_parse_from(argv)
+        .map_err(|e| e.to_string())?
+        .command
+    else {
+        return Err("not a serve command".into());
+    };
+    let mut config = args.resolve(None).map_err(|e| e.to_string())?;
+    config.dispatch = None;
+    config.reactor = false;
+    Ok(config)
+}
+
 /// Parses `--name value` pairs; `flags` lists the accepted names.
 pub fn parse_args(flags: &[&str]) -> Result<std::collections::HashMap<String, String>, String> {
     let mut out = std::collections::HashMap::new();

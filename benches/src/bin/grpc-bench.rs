@@ -207,25 +207,7 @@ type Served = tokio::task::JoinHandle<Result<(), daojia_server::ServeError>>;
 async fn start_server(
     dir: &std::path::Path,
 ) -> Result<(SocketAddr, tokio::sync::oneshot::Sender<()>, Served), String> {
-    use clap::Parser;
-    let argv = [
-        "daojia",
-        "serve",
-        "--insecure",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        dir.to_str().ok_or("data directory path is not UTF-8")?,
-    ];
-    let daojia_server::Command::Serve(args) = daojia_server::Cli::try_parse_from(argv)
-        .map_err(|e| e.to_string())?
-        .command
-    else {
-        return Err("not a serve command".into());
-    };
-    let mut config = args.resolve(None).map_err(|e| e.to_string())?;
-    config.dispatch = None;
-    config.reactor = false;
+    let config = daojia_benches::bench_server_config(dir)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| e.to_string())?;

@@ -126,26 +126,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// `--serve DIR`: the server process. Prints `listening ADDR`, serves until stdin closes.
 #[allow(clippy::print_stdout)]
 fn serve(dir: &Path) -> Result<(), String> {
-    use clap::Parser;
+    let config = daojia_benches::bench_server_config(dir)?;
     runtime()?.block_on(async {
-        let argv = [
-            "daojia",
-            "serve",
-            "--insecure",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.to_str().ok_or("data directory path is not UTF-8")?,
-        ];
-        let daojia_server::Command::Serve(args) = daojia_server::Cli::try_parse_from(argv)
-            .map_err(|e| e.to_string())?
-            .command
-        else {
-            return Err("not a serve command".into());
-        };
-        let mut config = args.resolve(None).map_err(|e| e.to_string())?;
-        config.dispatch = None;
-        config.reactor = false;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| e.to_string())?;

@@ -32,7 +32,7 @@ pub enum LogCommand {
         data_dir: PathBuf,
     },
     /// Cut the log at POSITION (the end of a whole batch, e.g. a damaged record's position
-    /// from `verify`), moving the cut bytes into DIR/truncated-<POSITION>-<secs>.bin.
+    /// from `verify`), moving the cut bytes into DIR/truncated-POSITION-SECS.bin.
     Truncate {
         /// Directory of the embedded event store.
         #[arg(long, value_name = "DIR", default_value = "./data")]

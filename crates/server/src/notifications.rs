@@ -10,7 +10,7 @@
 //!
 //! This module holds what one stream decides about one event; the streams themselves are
 //! served by the process's one shared reader, [`crate::notify_hub`], which decodes each event
-//! once and asks only the watchers it concerns (see [`concerned_workers`]).
+//! once and asks only the watchers it concerns (see `concerned_workers`).
 
 use std::collections::HashSet;
 
