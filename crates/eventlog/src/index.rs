@@ -248,20 +248,7 @@ impl StreamIndex {
     /// Loads a snapshot. Returns `None` if there is none or it is unusable (the caller then
     /// rebuilds from the log; a snapshot is only an accelerator).
     pub fn load_snapshot(storage: &dyn Storage) -> Option<LoadedSnapshot> {
-        let f = storage.open(SNAPSHOT_FILE, false).ok()?;
-        let len = usize::try_from(f.len().ok()?).ok()?;
-        if len < 60 {
-            return None;
-        }
-        let mut buf = vec![0u8; len];
-        f.read_at(&mut buf, 0).ok()?;
-        let (body, crc) = buf.split_at(len - 4);
-        if crc32c::crc32c(body) != u32_at(crc, 0) {
-            return None;
-        }
-        if body.get(0..8)? != SNAPSHOT_MAGIC || u32_at(body, 8) != SNAPSHOT_VERSION {
-            return None;
-        }
+        let body = &checked_snapshot(storage)?;
         let covered_end = u64_at(body, 16);
         let fingerprint = u64_at(body, 24);
         let streams = usize::try_from(u64_at(body, 32)).ok()?;
@@ -338,6 +325,12 @@ impl StreamIndex {
 /// The `covered_end` of the snapshot on disk, if it is intact (checksum, magic, version):
 /// the log position below which every byte was durable when the snapshot was written.
 pub fn snapshot_covered_end(storage: &dyn Storage) -> Option<u64> {
+    checked_snapshot(storage).map(|body| u64_at(&body, 16))
+}
+
+/// The snapshot file's body (without its checksum), if it is intact: long enough, checksum,
+/// magic and version.
+fn checked_snapshot(storage: &dyn Storage) -> Option<Vec<u8>> {
     let f = storage.open(SNAPSHOT_FILE, false).ok()?;
     let len = usize::try_from(f.len().ok()?).ok()?;
     if len < 60 {
@@ -345,14 +338,15 @@ pub fn snapshot_covered_end(storage: &dyn Storage) -> Option<u64> {
     }
     let mut buf = vec![0u8; len];
     f.read_at(&mut buf, 0).ok()?;
-    let (body, crc) = buf.split_at(len - 4);
-    if crc32c::crc32c(body) != u32_at(crc, 0)
-        || body.get(0..8)? != SNAPSHOT_MAGIC
-        || u32_at(body, 8) != SNAPSHOT_VERSION
+    let crc = u32_at(buf.get(len - 4..)?, 0);
+    buf.truncate(len - 4);
+    if crc32c::crc32c(&buf) != crc
+        || buf.get(0..8)? != SNAPSHOT_MAGIC
+        || u32_at(&buf, 8) != SNAPSHOT_VERSION
     {
         return None;
     }
-    Some(u64_at(body, 16))
+    Some(buf)
 }
 
 /// What a snapshot holds.
