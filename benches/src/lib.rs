@@ -13,6 +13,30 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Waits until the server at `channel` serves and its read models have caught up with the
+/// store, so that their catch-up does not run during a measurement (at most 10 minutes).
+pub async fn settle(channel: &tonic::transport::Channel) -> Result<(), String> {
+    use daojia_server::pb::ServerInfoRequest;
+    use daojia_server::pb::meta_client::MetaClient;
+    let mut meta = MetaClient::new(channel.clone());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Ok(info) = meta.server_info(ServerInfoRequest {}).await {
+            let info = info.into_inner();
+            if info
+                .read_models
+                .is_some_and(|r| r.caught_up && r.behind == 0)
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("the server did not settle within 10 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The configuration of a server benchmarked on `dir`: `daojia serve --insecure` on a
 /// loopback port chosen by the system, with the dispatcher and the reactor off (the
 /// benchmarks measure the API and the log, not background work).

@@ -28,8 +28,6 @@ use daojia_server::esdb::proto::event_store::client::streams::{
     streams_client::StreamsClient,
 };
 use daojia_server::esdb::proto::event_store::client::{Empty, StreamIdentifier, Uuid, uuid};
-use daojia_server::pb::ServerInfoRequest;
-use daojia_server::pb::meta_client::MetaClient;
 use daojia_store::{EmbeddedStore, EventId, EventStore, ExpectedRevision, ProposedEvent};
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
@@ -112,7 +110,7 @@ fn bench(
         for _ in 0..clients {
             channels.push(endpoint.connect().await.map_err(|e| e.to_string())?);
         }
-        settle(&channels[0]).await?;
+        daojia_benches::settle(&channels[0]).await?;
 
         let noop = noop(&channels, duration).await?;
         eprintln!("noop: {noop:.0} calls/s");
@@ -121,7 +119,7 @@ fn bench(
             "batch append: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
             appends.per_sec, appends.p50_ms, appends.p99_ms
         );
-        settle(&channels[0]).await?;
+        daojia_benches::settle(&channels[0]).await?;
         let mut rates = Vec::with_capacity(replays);
         let mut replayed = 0;
         for run in 0..replays {
@@ -217,28 +215,6 @@ async fn start_server(
         let _ = stopped.await;
     }));
     Ok((addr, stop, served))
-}
-
-/// Waits until the store is open and the read models have caught up with it, so that their
-/// catch-up does not run during a measurement.
-async fn settle(channel: &Channel) -> Result<(), String> {
-    let mut meta = MetaClient::new(channel.clone());
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if let Ok(info) = meta.server_info(ServerInfoRequest {}).await {
-            let info = info.into_inner();
-            if info
-                .read_models
-                .is_some_and(|r| r.caught_up && r.behind == 0)
-            {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            return Err("the server did not settle within 10 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Runs `client` once per channel until `duration` has passed; returns every call's latency

@@ -46,9 +46,7 @@ use daojia_server::esdb::proto::event_store::client::streams::{
 };
 use daojia_server::esdb::proto::event_store::client::{Uuid, uuid};
 use daojia_server::pb;
-use daojia_server::pb::ServerInfoRequest;
 use daojia_server::pb::customer_app_client::CustomerAppClient;
-use daojia_server::pb::meta_client::MetaClient;
 use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_store::{EmbeddedStore, EventId, EventStore, ExpectedRevision, Position, ProposedEvent};
 use tokio_stream::StreamExt;
@@ -385,7 +383,7 @@ fn bench(
         for _ in 0..clients {
             channels.push(endpoint.connect().await.map_err(|e| e.to_string())?);
         }
-        settle(&channels[0]).await?;
+        daojia_benches::settle(&channels[0]).await?;
         let duration = Duration::from_secs_f64(seconds);
         let quiet = post_orders(&channels, duration, 1).await?;
         eprintln!("quiet: {quiet:.0} orders/s");
@@ -455,27 +453,6 @@ fn bench(
     let out = out?;
     stopped?;
     Ok(out)
-}
-
-/// Waits until the server serves and its read models have caught up.
-async fn settle(channel: &Channel) -> Result<(), String> {
-    let mut meta = MetaClient::new(channel.clone());
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        if let Ok(info) = meta.server_info(ServerInfoRequest {}).await {
-            let info = info.into_inner();
-            if info
-                .read_models
-                .is_some_and(|r| r.caught_up && r.behind == 0)
-            {
-                return Ok(());
-            }
-        }
-        if Instant::now() > deadline {
-            return Err("the server did not settle within 10 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Every client posts orders, one at a time, for `duration`; returns orders per second.
