@@ -20,6 +20,10 @@
 //! streams), `streams_cut` (ended by the server as too slow; expected 0).
 //!
 //! The last line of output is one JSON object.
+//!
+//! To profile the server, name a wrapper in `STORM_SERVER_WRAPPER`: the server is started as
+//! `$STORM_SERVER_WRAPPER <this binary> --serve DIR`, for example with `heaptrack` (the RSS
+//! figure is then the wrapper's and meaningless).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -315,7 +319,15 @@ struct Child {
 impl Child {
     fn start(dir: &Path) -> Result<Child, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut process = std::process::Command::new(exe)
+        let mut command = match std::env::var_os("STORM_SERVER_WRAPPER") {
+            Some(wrapper) => {
+                let mut c = std::process::Command::new(wrapper);
+                c.arg(exe);
+                c
+            }
+            None => std::process::Command::new(exe),
+        };
+        let mut process = command
             .arg("--serve")
             .arg(dir)
             .stdin(std::process::Stdio::piped())
@@ -323,16 +335,18 @@ impl Child {
             .spawn()
             .map_err(|e| format!("cannot start the server: {e}"))?;
         let stdout = process.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .ok_or_else(|| format!("the server said {line:?}"))?
-            .parse()
-            .map_err(|e| format!("{e}"))?;
+        // A profiler wrapping the server may print its own lines first.
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .ok_or("the server exited before listening")?
+                .map_err(|e| e.to_string())?;
+            if let Some(addr) = line.trim().strip_prefix("listening ") {
+                break addr.parse().map_err(|e| format!("{e}"))?;
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
         Ok(Child { process, addr })
     }
 

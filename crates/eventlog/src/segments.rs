@@ -155,24 +155,31 @@ static CHUNK_POOL: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
 /// Buffers kept in the pool (each 1 MiB).
 const CHUNK_POOL_SIZE: usize = 8;
 
-fn take_chunk(size: usize) -> BytesMut {
+/// Reads shorter than this get a buffer of their own exact size, not a pooled 1 MiB one: the
+/// records of a short read (the writer publishing one commit to the live subscribers, a reader
+/// at the head of the log) may be held for a while in a subscriber's buffer, and each would pin
+/// a whole chunk while the byte budgets count only the record.
+const SHORT_READ: usize = SCAN_CHUNK / 8;
+
+/// A buffer for `size` bytes, and whether it should go back to the pool after use.
+fn take_chunk(size: usize) -> (BytesMut, bool) {
+    if size < SHORT_READ {
+        return (BytesMut::zeroed(size), false);
+    }
     if size <= SCAN_CHUNK {
         let mut pool = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = pool.iter_mut().position(|b| b.try_reclaim(SCAN_CHUNK)) {
             let mut b = pool.swap_remove(i);
             b.resize(size, 0);
-            return b;
+            return (b, true);
         }
     }
     let mut b = BytesMut::with_capacity(size.max(SCAN_CHUNK));
     b.resize(size, 0);
-    b
+    (b, size <= SCAN_CHUNK)
 }
 
 fn return_chunk(handle: BytesMut) {
-    if handle.capacity() + handle.len() > SCAN_CHUNK * 2 {
-        return;
-    }
     let mut pool = CHUNK_POOL.lock().unwrap_or_else(|e| e.into_inner());
     if pool.len() < CHUNK_POOL_SIZE {
         pool.push(handle);
@@ -218,13 +225,15 @@ impl ForwardScan {
         let remaining = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
         let size = need.max(SCAN_CHUNK).min(remaining);
         let offset = self.pos - self.seg.base;
-        let mut buf = take_chunk(size);
+        let (mut buf, pooled) = take_chunk(size);
         self.seg
             .file
             .read_at(&mut buf, offset)
             .map_err(|e| read_io(&self.seg, offset, e))?;
         self.chunk = buf.split().freeze();
-        return_chunk(buf);
+        if pooled {
+            return_chunk(buf);
+        }
         self.chunk_pos = self.pos;
         Ok(())
     }

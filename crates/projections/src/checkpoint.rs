@@ -160,21 +160,6 @@ pub fn model_config<P: serde::Serialize>(empty: &P) -> u32 {
     crc32c::crc32c(&serde_json::to_vec(empty).unwrap_or_default())
 }
 
-/// Encodes a checkpoint file.
-pub fn encode(mark: Mark, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&mark.position.0.to_le_bytes());
-    out.extend_from_slice(&mark.event_id.0);
-    out.extend_from_slice(&mark.config.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out), body);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
 /// Checks a checkpoint file's framing and returns its header and body.
 pub fn decode(bytes: &[u8], config: u32) -> Result<(Mark, &[u8]), Unusable> {
     let len = bytes.len() as u64;
@@ -232,9 +217,15 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Unusable> {
     })
 }
 
-/// Replaces the file at `path` with `bytes` atomically and durably (blocking): temporary file,
-/// fsync, rename, fsync of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes a checkpoint to `path` atomically and durably (blocking): the body is streamed by
+/// `body` into a temporary file (so a model of hundreds of megabytes is never held twice in
+/// memory as bytes), the header with the body's length and checksum is written over the
+/// placeholder at the start, then fsync, rename, and fsync of the directory.
+pub fn write(
+    path: &Path,
+    mark: Mark,
+    body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no parent directory"))?;
@@ -244,9 +235,108 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = PathBuf::from(tmp);
     {
         let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
+        file.write_all(&[0; HEADER_LEN])?;
+        let summing = Summing {
+            inner: &file,
+            len: 0,
+            crc: 0,
+        };
+        let mut out = io::BufWriter::with_capacity(1 << 20, summing);
+        body(&mut out)?;
+        let Summing {
+            len, crc: body_crc, ..
+        } = out.into_inner().map_err(|e| e.into_error())?;
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(&MAGIC);
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&mark.position.0.to_le_bytes());
+        header.extend_from_slice(&mark.event_id.0);
+        header.extend_from_slice(&mark.config.to_le_bytes());
+        header.extend_from_slice(&len.to_le_bytes());
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "body too long"))?;
+        let crc = crc32c::crc32c_combine(crc32c::crc32c(&header), body_crc, len);
+        header.extend_from_slice(&crc.to_le_bytes());
+        std::os::unix::fs::FileExt::write_all_at(&file, &header, 0)?;
         file.sync_all()?;
     }
     fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
+}
+
+/// A writer that counts and checksums the bytes passing through.
+struct Summing<W> {
+    inner: W,
+    len: u64,
+    crc: u32,
+}
+
+impl<W: Write> Write for Summing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("daojia-ckpt-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_streamed_checkpoint_reads_back_and_a_flipped_body_byte_is_caught() {
+        let dir = scratch("stream");
+        let path = dir.join("p.checkpoint");
+        let mark = Mark {
+            position: Position(4096),
+            event_id: EventId([7; 16]),
+            config: 0xdead_beef,
+        };
+        // More than the write buffer, in small writes, as serde_json writes.
+        let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        write(&path, mark, |out| {
+            body.chunks(7).try_for_each(|c| out.write_all(c))
+        })
+        .unwrap();
+        let mut bytes = read(&path).unwrap();
+        let (read_mark, read_body) = decode(&bytes, 0xdead_beef).unwrap();
+        assert_eq!(read_mark, mark);
+        assert_eq!(read_body, &body[..]);
+        assert!(!dir.join("p.checkpoint.tmp").exists());
+
+        bytes[HEADER_LEN + 1_234_567] ^= 0x10;
+        assert!(matches!(
+            decode(&bytes, 0xdead_beef),
+            Err(Unusable::Checksum { .. })
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_body_leaves_the_previous_checkpoint_in_place() {
+        let dir = scratch("fail");
+        let path = dir.join("p.checkpoint");
+        let mark = Mark {
+            position: Position(1),
+            event_id: EventId([1; 16]),
+            config: 1,
+        };
+        write(&path, mark, |out| out.write_all(b"{}")).unwrap();
+        let failed = write(&path, mark, |_| Err(io::Error::other("model refused")));
+        assert_eq!(failed.unwrap_err().to_string(), "model refused");
+        let bytes = read(&path).unwrap();
+        assert_eq!(decode(&bytes, 1).unwrap().1, b"{}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

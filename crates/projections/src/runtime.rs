@@ -119,12 +119,12 @@ struct Checkpoints<P> {
     /// model (which `make` bakes into the empty model) is not resumed.
     model_config: u32,
     clone: fn(&P) -> P,
-    encode: fn(&P) -> Result<Vec<u8>, String>,
+    encode: fn(&P, &mut dyn std::io::Write) -> std::io::Result<()>,
     decode: fn(&[u8]) -> Result<P, String>,
 }
 
-fn encode_json<P: Serialize>(model: &P) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(model).map_err(|e| e.to_string())
+fn encode_json<P: Serialize>(model: &P, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer(out, model).map_err(std::io::Error::from)
 }
 
 fn decode_json<P: DeserializeOwned>(bytes: &[u8]) -> Result<P, String> {
@@ -454,14 +454,13 @@ fn write_checkpoint<P: Projection>(
     let Some(cp) = inner.checkpoints.as_ref() else {
         return Err("checkpoints are off".into());
     };
-    let body = (cp.encode)(model).map_err(|e| format!("cannot serialise the model: {e}"))?;
     let mark = Mark {
         position,
         event_id,
         config: cp.model_config,
     };
     let path = cp.config.path(&inner.name);
-    checkpoint::write_atomic(&path, &checkpoint::encode(mark, &body))
+    checkpoint::write(&path, mark, |out| (cp.encode)(model, out))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(position)
 }
