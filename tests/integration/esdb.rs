@@ -24,18 +24,23 @@ use tonic::{Code, Request, Status};
 
 use crate::store::{TempDir, tempdir};
 
-const ADMIN: &str = "admin-token-0123456789";
+pub(crate) const ADMIN: &str = "admin-token-0123456789";
 const ANALYTICS: &str = "analytics-token-0123456789";
 const APP: &str = "customer-app-token-0123456789";
 
-struct Node {
-    channel: Channel,
+pub(crate) struct Node {
+    pub(crate) channel: Channel,
     addr: std::net::SocketAddr,
     _dir: TempDir,
-    shutdown: tokio::sync::oneshot::Sender<()>,
+    pub(crate) shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 async fn node() -> Node {
+    node_with(&[]).await
+}
+
+/// A node started with `args` added to `daojia serve`'s.
+pub(crate) async fn node_with(args: &[&str]) -> Node {
     let dir = tempdir();
     let datadir = dir.path().join("data");
     let tokens = format!("admin:{ADMIN}:root,analytics:{ANALYTICS}:bi,customer-app:{APP}");
@@ -45,7 +50,7 @@ async fn node() -> Node {
         clock: Clock::manual(daojia_domain::Timestamp(1_800_000_000_000)),
         dispatch: false,
         reactor: false,
-        args: &[],
+        args,
         service: "",
     }
     .start()
@@ -70,7 +75,7 @@ fn with_auth<T>(value: &str, message: T) -> Request<T> {
     request
 }
 
-fn bearer<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn bearer<T>(token: &str, message: T) -> Request<T> {
     with_auth(&format!("Bearer {token}"), message)
 }
 
@@ -100,13 +105,13 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn stream(name: &str) -> Option<StreamIdentifier> {
+pub(crate) fn stream(name: &str) -> Option<StreamIdentifier> {
     Some(StreamIdentifier {
         stream_name: name.as_bytes().to_vec().into(),
     })
 }
 
-fn string_id(n: u128) -> Option<Uuid> {
+pub(crate) fn string_id(n: u128) -> Option<Uuid> {
     let hex = format!("{n:032x}");
     Some(Uuid {
         value: Some(uuid::Value::String(format!(
@@ -129,14 +134,17 @@ fn structured_id(n: u128) -> Option<Uuid> {
     })
 }
 
-fn json_metadata(event_type: &str) -> HashMap<String, String> {
+pub(crate) fn json_metadata(event_type: &str) -> HashMap<String, String> {
     HashMap::from([
         ("type".to_string(), event_type.to_string()),
         ("content-type".to_string(), "application/json".to_string()),
     ])
 }
 
-fn options(name: &str, expected: append_req::options::ExpectedStreamRevision) -> AppendReq {
+pub(crate) fn options(
+    name: &str,
+    expected: append_req::options::ExpectedStreamRevision,
+) -> AppendReq {
     AppendReq {
         content: Some(append_req::Content::Options(append_req::Options {
             stream_identifier: stream(name),
@@ -242,7 +250,7 @@ fn events(responses: &[ReadResp]) -> Vec<&read_resp::read_event::RecordedEvent> 
 }
 
 /// Every event in `$all` (user and system), to check that refused requests appended nothing.
-async fn all_events(channel: &Channel) -> usize {
+pub(crate) async fn all_events(channel: &Channel) -> usize {
     events(
         &read(
             channel,

@@ -8,6 +8,7 @@ mod dispatch;
 mod esdb;
 mod export;
 mod harness;
+mod hostile_appends;
 mod hostile_corruption;
 mod hostile_disk;
 mod hostile_reads;

@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// client; past it the stream ends with RESOURCE_EXHAUSTED saying where to resume.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 10)]
     pub notification_stream_budget: usize,
+    /// Most bytes of notifications all `WatchNotifications` streams together may have waiting
+    /// for their clients; past it a stream with notifications waiting ends with
+    /// RESOURCE_EXHAUSTED (NOTIFICATIONS_FULL) saying where to resume.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub notification_buffer_bytes: usize,
     /// Most notification catch-ups (streams opened with an `after_position` in the past,
     /// gathered in batches) reading history at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
@@ -146,6 +151,15 @@ pub struct ServeArgs {
     /// hold more than their share are cut (or fall back to reading the disk), biggest first.
     #[arg(long, value_name = "BYTES", default_value_t = 512 << 20)]
     pub subscribers_buffer_bytes: u64,
+    /// Bytes of EventStoreDB-protocol appends (Append and BatchAppend) received and not yet
+    /// answered, across all calls; past it an append answers RESOURCE_EXHAUSTED with retry
+    /// advice and nothing of it is written. Raised to at least 17 MiB (one largest append).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub append_buffer_bytes: usize,
+    /// Bytes of batches one BatchAppend call may have received and not yet answered; past it
+    /// a batch answers RESOURCE_EXHAUSTED and the call goes on. Raised to at least 17 MiB.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub batch_append_call_bytes: usize,
     /// Overload protection and connection limits (see crates/server/README.md, "Overload and
     /// connection limits").
     #[command(flatten)]
@@ -368,6 +382,8 @@ pub struct ServerConfig {
     pub esdb_reads: crate::esdb::ReadStats,
     /// The notification pipeline's budgets.
     pub notifications: NotifyConfig,
+    /// Byte budgets of the EventStoreDB-protocol appends.
+    pub appends: crate::esdb::budget::AppendBudgets,
 }
 
 /// Byte budgets of live subscribers' buffers (`--subscriber-buffer-bytes`,
@@ -546,8 +562,13 @@ impl ServeArgs {
                 total: self.subscribers_buffer_bytes.max(1),
             },
             esdb_reads: crate::esdb::ReadStats::default(),
+            appends: crate::esdb::budget::AppendBudgets {
+                total: self.append_buffer_bytes,
+                per_call: self.batch_append_call_bytes,
+            },
             notifications: NotifyConfig {
                 stream_budget_bytes: self.notification_stream_budget.max(1),
+                total_budget_bytes: self.notification_buffer_bytes.max(1),
                 catch_ups: self.notification_catch_ups.max(1),
             },
         })
@@ -697,6 +718,7 @@ mod tests {
             c.notifications,
             NotifyConfig {
                 stream_budget_bytes: 256 << 10,
+                total_budget_bytes: 256 << 20,
                 catch_ups: 4,
             }
         );

@@ -21,7 +21,10 @@
 //! ([`NotifyConfig::stream_budget_bytes`]). A stream that would pass it is ended with
 //! RESOURCE_EXHAUSTED ("notification stream fell behind; reconnect with after_position=P"),
 //! P being the position of the last notification queued before it (its client has them all,
-//! in order, before the status): resuming from P loses nothing.
+//! in order, before the status): resuming from P loses nothing. All streams together have a
+//! budget too ([`NotifyConfig::total_budget_bytes`]): past it, a stream that has notifications
+//! waiting is ended the same way when it would queue one more (a stream with none waiting may
+//! always take one, so the overshoot is at most one notification per stream).
 //!
 //! The hub's maps are owned by its task (and by a batch's task while it catches up), not
 //! shared behind a lock: registrations, departures and hand-overs are messages to the task.
@@ -55,6 +58,9 @@ pub struct NotifyConfig {
     /// Most bytes of notifications one stream may have queued for its client; past it the
     /// stream is ended with a status saying where to resume.
     pub stream_budget_bytes: usize,
+    /// Most bytes of notifications all streams together may have queued for their clients;
+    /// past it a stream with notifications waiting is ended when it would queue another.
+    pub total_budget_bytes: usize,
     /// Most catch-up batches reading history at once.
     pub catch_ups: usize,
 }
@@ -63,8 +69,25 @@ impl Default for NotifyConfig {
     fn default() -> Self {
         NotifyConfig {
             stream_budget_bytes: 256 << 10,
+            total_budget_bytes: 256 << 20,
             catch_ups: 4,
         }
+    }
+}
+
+/// Bytes of notifications queued across every stream, and their budget.
+#[derive(Debug)]
+struct AllQueued {
+    bytes: AtomicUsize,
+    limit: usize,
+}
+
+impl AllQueued {
+    fn new(limit: usize) -> Arc<Self> {
+        Arc::new(AllQueued {
+            bytes: AtomicUsize::new(0),
+            limit,
+        })
     }
 }
 
@@ -79,6 +102,7 @@ const OVERHEAD: usize = 96;
 pub struct NotificationStream {
     rx: mpsc::UnboundedReceiver<Result<pb::WorkerNotification, Status>>,
     queued: Arc<AtomicUsize>,
+    all: Arc<AllQueued>,
     drained: Arc<Notify>,
     id: u64,
     hub: mpsc::UnboundedSender<Command>,
@@ -98,7 +122,9 @@ impl Stream for NotificationStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.rx.poll_recv(cx);
         if let Poll::Ready(Some(Ok(n))) = &polled {
-            self.queued.fetch_sub(cost(n), Ordering::Relaxed);
+            let size = cost(n);
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+            self.all.bytes.fetch_sub(size, Ordering::Relaxed);
             self.drained.notify_one();
         }
         polled
@@ -110,6 +136,12 @@ impl Drop for NotificationStream {
         // The client went away: the hub forgets the watcher (a batch notices on its own, the
         // receiver being closed first).
         self.rx.close();
+        // What the client never took leaves the total (nothing is queued after `close`).
+        while let Ok(item) = self.rx.try_recv() {
+            if let Ok(n) = item {
+                self.all.bytes.fetch_sub(cost(&n), Ordering::Relaxed);
+            }
+        }
         let _ = self.hub.send(Command::Leave(self.id));
     }
 }
@@ -123,9 +155,22 @@ fn cost(n: &pb::WorkerNotification) -> usize {
 struct Sink {
     tx: mpsc::UnboundedSender<Result<pb::WorkerNotification, Status>>,
     queued: Arc<AtomicUsize>,
+    /// Every stream's queued bytes together.
+    all: Arc<AllQueued>,
     /// Told each time the client takes a notification.
     drained: Arc<Notify>,
     budget: usize,
+}
+
+impl Sink {
+    /// Whether a parked watcher may rejoin: its client has read half its queue, and either
+    /// the total is back under half its budget or this queue is empty (a stream with nothing
+    /// waiting always gets one notification through).
+    fn room(&self) -> bool {
+        let queued = self.queued.load(Ordering::Relaxed);
+        queued <= self.budget / 2
+            && (queued == 0 || self.all.bytes.load(Ordering::Relaxed) <= self.all.limit / 2)
+    }
 }
 
 /// What became of a notification handed to a [`Sink`].
@@ -161,20 +206,33 @@ impl Watch {
         let size = cost(&n);
         let position = Position(n.position);
         let queued = self.sink.queued.load(Ordering::Relaxed);
-        if queued > 0 && queued + size > self.sink.budget {
+        let all = &self.sink.all;
+        let over_own = queued + size > self.sink.budget;
+        let over_all = all.bytes.load(Ordering::Relaxed) + size > all.limit;
+        if queued > 0 && (over_own || over_all) {
             if hold {
                 self.held = Some(n);
                 return Pushed::Held;
             }
-            let status = ApiError::FellBehind {
-                resume_after: self.resume_after,
-                budget_bytes: self.sink.budget,
+            let status = if over_own {
+                ApiError::FellBehind {
+                    resume_after: self.resume_after,
+                    budget_bytes: self.sink.budget,
+                }
+            } else {
+                ApiError::NotificationsFull {
+                    resume_after: self.resume_after,
+                    total_budget_bytes: all.limit,
+                }
             };
             let _ = self.sink.tx.send(Err(status.into()));
             return Pushed::Behind;
         }
         self.sink.queued.fetch_add(size, Ordering::Relaxed);
+        all.bytes.fetch_add(size, Ordering::Relaxed);
         if self.sink.tx.send(Ok(n)).is_err() {
+            self.sink.queued.fetch_sub(size, Ordering::Relaxed);
+            all.bytes.fetch_sub(size, Ordering::Relaxed);
             return Pushed::Gone;
         }
         self.resume_after = position;
@@ -311,7 +369,7 @@ async fn park(id: u64, at: Position, watch: Watch, hub: mpsc::UnboundedSender<Co
         if watch.sink.tx.is_closed() {
             return;
         }
-        if watch.sink.queued.load(Ordering::Relaxed) <= watch.sink.budget / 2 {
+        if watch.sink.room() {
             let _ = hub.send(Command::Join {
                 id,
                 after: Some(at),
@@ -352,6 +410,7 @@ pub struct NotifyHub {
     commands: mpsc::UnboundedSender<Command>,
     ids: Arc<AtomicU64>,
     config: NotifyConfig,
+    all: Arc<AllQueued>,
 }
 
 impl std::fmt::Debug for Command {
@@ -365,6 +424,11 @@ impl std::fmt::Debug for Command {
 }
 
 impl NotifyHub {
+    /// Bytes of notifications queued for all streams' clients now.
+    pub fn queued_bytes(&self) -> usize {
+        self.all.bytes.load(Ordering::Relaxed)
+    }
+
     /// Streams `worker`'s notifications of the events after `after` (all of them when
     /// `None`), knowing `known` of the worker's orders as of there.
     pub fn watch(
@@ -376,6 +440,7 @@ impl NotifyHub {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let all = self.all.clone();
         let drained = Arc::new(Notify::new());
         let watch = Watch {
             watcher: Watcher { worker, known },
@@ -385,6 +450,7 @@ impl NotifyHub {
             sink: Sink {
                 tx,
                 queued: queued.clone(),
+                all: all.clone(),
                 drained: drained.clone(),
                 budget: self.config.stream_budget_bytes,
             },
@@ -399,6 +465,7 @@ impl NotifyHub {
         Ok(NotificationStream {
             rx,
             queued,
+            all,
             drained,
             id,
             hub: self.commands.clone(),
@@ -449,6 +516,7 @@ pub fn spawn(
         commands: commands.clone(),
         ids: Arc::new(AtomicU64::new(0)),
         config,
+        all: AllQueued::new(config.total_budget_bytes),
     };
     let task = tokio::spawn(run(store, config, inbox, commands, stopped, end));
     (
@@ -710,6 +778,17 @@ mod tests {
         skip: Option<u64>,
         budget: usize,
     ) -> Rx {
+        join_sharing(fanout, id, worker, skip, budget, AllQueued::new(usize::MAX))
+    }
+
+    fn join_sharing(
+        fanout: &mut Fanout,
+        id: u64,
+        worker: WorkerId,
+        skip: Option<u64>,
+        budget: usize,
+        all: Arc<AllQueued>,
+    ) -> Rx {
         let (tx, rx) = mpsc::unbounded_channel();
         let watch = Watch {
             watcher: Watcher {
@@ -722,6 +801,7 @@ mod tests {
             sink: Sink {
                 tx,
                 queued: Arc::default(),
+                all,
                 drained: Arc::default(),
                 budget,
             },
@@ -826,5 +906,79 @@ mod tests {
             &offered(C),
         ));
         assert!(c.try_recv().is_err());
+    }
+
+    #[test]
+    fn past_the_total_budget_a_stream_with_notifications_waiting_ends_and_an_empty_one_does_not() {
+        let mut live = Fanout::default();
+        // Room in total for about one notification: each stream's own budget is ample.
+        let all = AllQueued::new(400);
+        let mut a = join_sharing(&mut live, 1, A, Some(5), 1 << 20, all.clone());
+        let mut b = join_sharing(&mut live, 2, B, Some(5), 1 << 20, all.clone());
+        let order = |n| OrderId::from_u128(n).stream_name();
+        live.deliver(&recorded(&order(1), 20, &offered(A)));
+        let after_one = all.bytes.load(Ordering::Relaxed);
+        assert!(after_one > 0 && after_one <= 400, "{after_one}");
+        // B has nothing waiting: it gets its notification although the total is passed.
+        live.deliver(&recorded(&order(2), 21, &offered(B)));
+        // A has one waiting: it is ended, told where to resume.
+        live.deliver(&recorded(&order(3), 22, &offered(A)));
+        assert_eq!(a.try_recv().unwrap().unwrap().position, 20);
+        let status = a.try_recv().unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            status
+                .message()
+                .contains("reconnect with after_position=20"),
+            "{status:?}"
+        );
+        assert!(!live.watchers.contains_key(&1) && live.watchers.contains_key(&2));
+        assert_eq!(b.try_recv().unwrap().unwrap().position, 21);
+    }
+
+    #[test]
+    fn a_dropped_stream_gives_back_what_its_client_never_took() {
+        let all = AllQueued::new(usize::MAX);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (hub, _inbox) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut watch = Watch {
+            watcher: Watcher {
+                worker: A,
+                known: Known::default(),
+            },
+            skip_through: None,
+            resume_after: Position::START,
+            held: None,
+            sink: Sink {
+                tx,
+                queued: queued.clone(),
+                all: all.clone(),
+                drained: Arc::default(),
+                budget: 1 << 20,
+            },
+        };
+        let n = pb::WorkerNotification {
+            position: 7,
+            summary: "x".repeat(100),
+            ..Default::default()
+        };
+        assert!(matches!(watch.push(n.clone(), false), Pushed::Queued));
+        assert!(matches!(watch.push(n, false), Pushed::Queued));
+        assert!(all.bytes.load(Ordering::Relaxed) > 200);
+        let stream = NotificationStream {
+            rx,
+            queued,
+            all: all.clone(),
+            drained: Arc::default(),
+            id: 1,
+            hub,
+        };
+        drop(stream);
+        assert_eq!(all.bytes.load(Ordering::Relaxed), 0);
+        // Pushing after the client left undoes its own count.
+        let n = pb::WorkerNotification::default();
+        assert!(matches!(watch.push(n, false), Pushed::Gone));
+        assert_eq!(all.bytes.load(Ordering::Relaxed), 0);
     }
 }

@@ -191,6 +191,7 @@ pub async fn run_with(
         local,
         streams_end.clone(),
         config.esdb_reads.clone(),
+        config.appends,
     );
     let router = builder
         .layer(AuthLayer::new(policy))

@@ -115,6 +115,15 @@ pub enum ApiError {
         /// The stream's budget of queued bytes.
         budget_bytes: usize,
     },
+    /// All notification streams together hold their byte budget; this one, which had
+    /// notifications waiting, was ended.
+    #[error("notification buffers are full; reconnect with after_position={resume_after}")]
+    NotificationsFull {
+        /// The last position the client was sent (or the stream's start).
+        resume_after: Position,
+        /// The budget of all streams together.
+        total_budget_bytes: usize,
+    },
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -211,6 +220,22 @@ impl From<ApiError> for Status {
                 [
                     ("after_position", resume_after.0.to_string()),
                     ("budget_bytes", budget_bytes.to_string()),
+                ],
+            ),
+            ApiError::NotificationsFull {
+                resume_after,
+                total_budget_bytes,
+            } => with_reason(
+                Code::ResourceExhausted,
+                format!(
+                    "the server's notification buffers are full ({total_budget_bytes} bytes \
+                     across all streams) and this stream had notifications waiting; reconnect \
+                     with after_position={resume_after}"
+                ),
+                "NOTIFICATIONS_FULL",
+                [
+                    ("after_position", resume_after.0.to_string()),
+                    ("total_budget_bytes", total_budget_bytes.to_string()),
                 ],
             ),
         }
@@ -627,6 +652,12 @@ pub fn overloaded(lane: &str, limit: usize, retry_after: std::time::Duration) ->
          class); retry after {} ms",
         retry_after.as_millis()
     );
+    exhausted_retry_after(message, retry_after)
+}
+
+/// RESOURCE_EXHAUSTED with `message`, a `google.rpc.RetryInfo` detail and the
+/// `retry-after-ms` metadata saying when to try again.
+pub fn exhausted_retry_after(message: String, retry_after: std::time::Duration) -> Status {
     let mut status = Status::with_error_details(
         Code::ResourceExhausted,
         message,

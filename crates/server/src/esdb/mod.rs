@@ -47,6 +47,7 @@ pub mod proto {
     }
 }
 
+pub mod budget;
 mod cluster;
 pub mod convert;
 pub mod errors;
@@ -117,10 +118,11 @@ impl Services {
         local: SocketAddr,
         draining: watch::Receiver<bool>,
         reads: ReadStats,
+        appends: budget::AppendBudgets,
     ) -> Self {
         reads.watch(slot.clone());
         Services {
-            streams: StreamsService::new(slot, draining, reads),
+            streams: StreamsService::new(slot, draining, reads, appends),
             features: ServerFeaturesService,
             gossip: GossipService::new(local),
             persistent: PersistentSubscriptionsService,

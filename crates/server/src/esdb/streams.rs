@@ -17,6 +17,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::budget::{AppendBudgets, ByteBudget, EVENT_OVERHEAD, Reservation};
 use super::convert::{current, event_id, proposed_event, stream_identifier, stream_name};
 use super::errors::{
     MAX_APPEND_BYTES, append_too_large, batch_error, batch_status, from_store, invalid,
@@ -60,16 +61,33 @@ pub struct StreamsService {
     pub(super) draining: watch::Receiver<bool>,
     /// Counters of the reads served.
     reads: super::ReadStats,
+    /// Bytes of appends received and not yet answered, across all calls.
+    appending: ByteBudget,
+    /// The most one BatchAppend call may hold.
+    per_call: usize,
 }
 
 impl StreamsService {
     /// A service over the store in `slot`.
-    pub fn new(slot: StoreSlot, draining: watch::Receiver<bool>, reads: super::ReadStats) -> Self {
+    pub fn new(
+        slot: StoreSlot,
+        draining: watch::Receiver<bool>,
+        reads: super::ReadStats,
+        appends: AppendBudgets,
+    ) -> Self {
+        let appends = appends.at_least_one_append();
         StreamsService {
             slot,
             draining,
             reads,
+            appending: ByteBudget::new(appends.total, "appends in flight on this server"),
+            per_call: appends.per_call,
         }
+    }
+
+    /// Bytes of appends received and not yet answered now.
+    pub fn appending_bytes(&self) -> usize {
+        self.appending.used()
     }
 
     pub(super) fn store(&self) -> Result<crate::store_slot::SlotStore, Status> {
@@ -119,13 +137,17 @@ impl streams_server::Streams for StreamsService {
         )?;
         let mut events = Vec::new();
         let mut size = 0usize;
+        // Held until the append is answered (dropped with it).
+        let mut reserved = self.appending.reservation();
         while let Some(message) = incoming.message().await? {
             match message.content {
                 Some(append_req::Content::ProposedMessage(m)) => {
-                    size += proposed_size(&m.metadata, &m.custom_metadata, &m.data);
+                    let bytes = proposed_size(&m.metadata, &m.custom_metadata, &m.data);
+                    size += bytes;
                     if size > MAX_APPEND_BYTES {
                         return Err(append_too_large());
                     }
+                    reserved.grow(bytes + EVENT_OVERHEAD)?;
                     events.push(proposed_event(
                         m.id.as_ref(),
                         &m.metadata,
@@ -212,7 +234,11 @@ impl streams_server::Streams for StreamsService {
         authorize(&request, Access::Write)?;
         let store = self.store()?;
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(batch_appends(store, request.into_inner(), tx));
+        let budgets = CallBudgets {
+            call: ByteBudget::new(self.per_call, "the batches open on this BatchAppend call"),
+            server: self.appending.clone(),
+        };
+        tokio::spawn(batch_appends(store, request.into_inner(), tx, budgets));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -295,6 +321,25 @@ struct OpenBatch {
     size: usize,
     /// The first problem found; the batch is answered with it once its final part arrives.
     failed: Option<Status>,
+    /// The batch's bytes held against its call's budget and the server's, until answered.
+    reserved: [Reservation; 2],
+}
+
+/// The budgets a BatchAppend call's batches reserve against.
+struct CallBudgets {
+    call: ByteBudget,
+    server: ByteBudget,
+}
+
+impl OpenBatch {
+    /// Fails the batch with `status`, dropping what it holds.
+    fn fail(&mut self, status: Status) {
+        self.failed = Some(status);
+        self.events = Vec::new();
+        for r in &mut self.reserved {
+            r.clear();
+        }
+    }
 }
 
 /// Serves one BatchAppend call: batches are appended in the order their final parts arrive
@@ -303,6 +348,7 @@ async fn batch_appends(
     store: crate::store_slot::SlotStore,
     mut incoming: Streaming<BatchAppendReq>,
     tx: mpsc::Sender<Result<BatchAppendResp, Status>>,
+    budgets: CallBudgets,
 ) {
     let mut open: HashMap<EventId, OpenBatch> = HashMap::new();
     let mut in_flight = FuturesUnordered::new();
@@ -316,7 +362,7 @@ async fn batch_appends(
                 }
             }
             message = incoming.message(), if receiving => match message {
-                Ok(Some(part)) => match take_part(&mut open, part) {
+                Ok(Some(part)) => match take_part(&mut open, part, &budgets) {
                     Ok(Some(batch)) => {
                         in_flight.push(finish_batch(store.clone(), batch));
                     }
@@ -338,10 +384,13 @@ async fn batch_appends(
 }
 
 /// Adds one part to its batch; returns the batch when the part was its final one. A part
-/// without a correlation id, or too many open batches, ends the whole call.
+/// without a correlation id, or too many open batches, ends the whole call; a batch past the
+/// call's or the server's byte budget is answered RESOURCE_EXHAUSTED (with retry advice) and
+/// the call goes on.
 fn take_part(
     open: &mut HashMap<EventId, OpenBatch>,
     part: BatchAppendReq,
+    budgets: &CallBudgets,
 ) -> Result<Option<OpenBatch>, Status> {
     let correlation = event_id(part.correlation_id.as_ref(), "correlation_id")?;
     if !open.contains_key(&correlation) {
@@ -365,6 +414,7 @@ fn take_part(
                 events: Vec::new(),
                 size: 0,
                 failed,
+                reserved: [budgets.call.reservation(), budgets.server.reservation()],
             },
         );
     }
@@ -373,17 +423,24 @@ fn take_part(
     };
     if batch.failed.is_none() {
         for m in part.proposed_messages {
-            batch.size += proposed_size(&m.metadata, &m.custom_metadata, &m.data);
+            let bytes = proposed_size(&m.metadata, &m.custom_metadata, &m.data);
+            batch.size += bytes;
             if batch.size > MAX_APPEND_BYTES {
-                batch.failed = Some(append_too_large());
-                batch.events = Vec::new();
+                batch.fail(append_too_large());
+                break;
+            }
+            let [call, server] = &mut batch.reserved;
+            if let Err(status) = call
+                .grow(bytes + EVENT_OVERHEAD)
+                .and_then(|()| server.grow(bytes + EVENT_OVERHEAD))
+            {
+                batch.fail(status);
                 break;
             }
             match proposed_event(m.id.as_ref(), &m.metadata, m.custom_metadata, m.data) {
                 Ok(event) => batch.events.push(event),
                 Err(status) => {
-                    batch.failed = Some(status);
-                    batch.events = Vec::new();
+                    batch.fail(status);
                     break;
                 }
             }

@@ -1150,6 +1150,7 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         transport: crate::config::TransportConfig::default(),
         subscribers: crate::config::SubscriberBudgets::default(),
         esdb_reads: crate::esdb::ReadStats::default(),
+        appends: crate::esdb::budget::AppendBudgets::default(),
         notifications: crate::notify_hub::NotifyConfig::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
