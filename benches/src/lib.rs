@@ -2,6 +2,7 @@
 //! the raw-disk baseline; for the matching benchmarks, the Fuzhou instance generator, the dense
 //! exact assignment solver, the slot × worker cost matrix and the spatial indexes compared.
 
+pub mod child;
 pub mod fuzhou;
 pub mod geo_index;
 pub mod lapjv;

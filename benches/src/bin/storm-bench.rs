@@ -21,17 +21,15 @@
 //!
 //! The last line of output is one JSON object.
 //!
-//! To profile the server, name a wrapper in `STORM_SERVER_WRAPPER`: the server is started as
-//! `$STORM_SERVER_WRAPPER <this binary> --serve DIR`, for example with `heaptrack` (the RSS
-//! figure is then the wrapper's and meaningless).
+//! To profile the server, name a wrapper in `STORM_SERVER_WRAPPER` (see
+//! `daojia_benches::child::ChildServer::start`), for example `heaptrack`.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use daojia_benches::child::{ChildServer, runtime, sample_health, serve};
 use daojia_benches::{parse_args, percentile};
 use daojia_domain::certificates::IdentityNumber;
 use daojia_domain::credit::{CreditEvent, Standing, Subject};
@@ -55,8 +53,6 @@ use daojia_server::pb::worker_app_client::WorkerAppClient;
 use daojia_store::{EmbeddedStore, EventId, EventStore, ExpectedRevision, Position, ProposedEvent};
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Streams opened per HTTP/2 connection.
 const STREAMS_PER_CONNECTION: usize = 100;
@@ -116,37 +112,6 @@ fn run() -> Result<(), String> {
     let line = result?;
     println!("{line}");
     Ok(())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-}
-
-/// `--serve DIR`: the server process. Prints `listening ADDR`, serves until stdin closes.
-#[allow(clippy::print_stdout)]
-fn serve(dir: &Path) -> Result<(), String> {
-    let config = daojia_benches::bench_server_config(dir)?;
-    runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("listening {addr}");
-        let stdin_closed = async {
-            // Blocking stdin read on the blocking pool: EOF means the parent is done.
-            let _ = tokio::task::spawn_blocking(|| {
-                let mut sink = String::new();
-                while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
-            })
-            .await;
-        };
-        daojia_server::run(listener, config, stdin_closed)
-            .await
-            .map_err(|e| e.to_string())
-    })
 }
 
 fn worker_id(n: u128) -> WorkerId {
@@ -311,67 +276,6 @@ async fn write(
     Ok(last)
 }
 
-struct Child {
-    process: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl Child {
-    fn start(dir: &Path) -> Result<Child, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut command = match std::env::var_os("STORM_SERVER_WRAPPER") {
-            Some(wrapper) => {
-                let mut c = std::process::Command::new(wrapper);
-                c.arg(exe);
-                c
-            }
-            None => std::process::Command::new(exe),
-        };
-        let mut process = command
-            .arg("--serve")
-            .arg(dir)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let stdout = process.stdout.take().ok_or("no stdout")?;
-        // A profiler wrapping the server may print its own lines first.
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .ok_or("the server exited before listening")?
-                .map_err(|e| e.to_string())?;
-            if let Some(addr) = line.trim().strip_prefix("listening ") {
-                break addr.parse().map_err(|e| format!("{e}"))?;
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(Child { process, addr })
-    }
-
-    /// The server's peak resident set (VmHWM), in bytes.
-    fn rss_peak(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    }
-
-    fn stop(mut self) -> Result<(), String> {
-        drop(self.process.stdin.take());
-        let status = self.process.wait().map_err(|e| e.to_string())?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("the server exited with {status}"))
-        }
-    }
-}
-
 fn bench(
     dir: &Path,
     watchers: usize,
@@ -388,7 +292,7 @@ fn bench(
         "filled {workers} workers and {order_events} order events in {:.1} s; storm from {after}",
         t.elapsed().as_secs_f64()
     );
-    let child = Child::start(dir)?;
+    let child = ChildServer::start(dir)?;
     let out = rt.block_on(async {
         let endpoint = Endpoint::from_shared(format!("http://{}", child.addr))
             .map_err(|e| e.to_string())?
@@ -484,28 +388,7 @@ async fn post_orders(channels: &[Channel], duration: Duration, round: u128) -> R
                 let mut posted = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let n = round << 96 | (client as u128) << 64 | u128::from(posted + 1);
-                    let tomorrow = now_ms() + 86_400_000;
-                    let request = pb::PostOrderRequest {
-                        command_id: WorkerId::from_u128(n | 1 << 127).to_string(),
-                        order_id: WorkerId::from_u128(n).to_string(),
-                        customer_id: WorkerId::from_u128(0xC0 + client as u128).to_string(),
-                        service_code: "C01".into(),
-                        quantity: 3,
-                        workers: 1,
-                        window_start: Some(pb::Timestamp {
-                            seconds: tomorrow / 1000,
-                            nanos: 0,
-                        }),
-                        window_end: Some(pb::Timestamp {
-                            seconds: tomorrow / 1000 + 3 * 3600,
-                            nanos: 0,
-                        }),
-                        location: Some(pb::LatLon {
-                            lat: 27.95,
-                            lon: 116.36,
-                        }),
-                        dispatch: None,
-                    };
+                    let request = daojia_benches::child::post_order_request(n, client as u128);
                     customer
                         .post_order(request)
                         .await
@@ -523,25 +406,6 @@ async fn post_orders(channels: &[Channel], duration: Duration, round: u128) -> R
         total += t.await.map_err(|e| e.to_string())??;
     }
     Ok(total as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Health checks every 10 ms for `duration`; their latencies in microseconds.
-async fn sample_health(channel: Channel, duration: Duration) -> Result<Vec<u64>, String> {
-    let mut health = HealthClient::new(channel);
-    let end = Instant::now() + duration;
-    let mut lat = Vec::new();
-    while Instant::now() < end {
-        let t = Instant::now();
-        health
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map_err(|e| format!("health: {e}"))?;
-        lat.push(t.elapsed().as_micros() as u64);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(lat)
 }
 
 type Live = tokio::task::JoinHandle<Result<(), String>>;

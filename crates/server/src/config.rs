@@ -210,6 +210,10 @@ pub struct TransportArgs {
     /// and the other event_store.client services); past it RESOURCE_EXHAUSTED at once.
     #[arg(long, value_name = "N", default_value_t = 4_096)]
     pub max_inflight_protocol: usize,
+    /// HTTP/2 streams (calls) one connection may have open at once, announced to the client
+    /// in SETTINGS; a client past it waits for a stream to end before starting a call.
+    #[arg(long, value_name = "N", default_value_t = 1_024)]
+    pub max_concurrent_streams: u32,
 }
 
 impl TransportArgs {
@@ -222,6 +226,10 @@ impl TransportArgs {
             ("--max-inflight-queries", self.max_inflight_queries),
             ("--max-streams", self.max_streams),
             ("--max-inflight-protocol", self.max_inflight_protocol),
+            (
+                "--max-concurrent-streams",
+                self.max_concurrent_streams as usize,
+            ),
         ];
         if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Zero(flag));
@@ -236,6 +244,7 @@ impl TransportArgs {
             keepalive_interval: Duration::from_secs(self.keepalive_interval.max(1)),
             keepalive_timeout: Duration::from_secs(self.keepalive_timeout.max(1)),
             max_message_bytes: self.max_message_bytes,
+            max_concurrent_streams: self.max_concurrent_streams,
             admission: AdmissionLimits {
                 commands: self.max_inflight_commands,
                 queries: self.max_inflight_queries,
@@ -261,6 +270,8 @@ pub struct TransportConfig {
     pub keepalive_timeout: Duration,
     /// The largest request message decoded by the daojia.v1 services.
     pub max_message_bytes: usize,
+    /// HTTP/2 streams open at once on one connection.
+    pub max_concurrent_streams: u32,
     /// Requests in flight per service class.
     pub admission: AdmissionLimits,
 }
@@ -274,6 +285,7 @@ impl Default for TransportConfig {
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(20),
             max_message_bytes: 4 << 20,
+            max_concurrent_streams: 1_024,
             admission: AdmissionLimits::default(),
         }
     }
@@ -659,7 +671,22 @@ mod tests {
         );
         assert_eq!(config.transport.idle_timeout, None);
         assert_eq!(config.transport.admission.queries, 3);
-        for flag in ["--max-connections", "--max-streams", "--max-message-bytes"] {
+        let appends = serve_args(&["--insecure", "--batch-append-call-bytes", "1"])
+            .resolve(None)
+            .unwrap()
+            .appends;
+        assert_eq!(appends.per_call, 1, "raised where it is used, not here");
+        assert_eq!(
+            appends.at_least_one_append().per_call,
+            17 << 20,
+            "one largest append fits"
+        );
+        for flag in [
+            "--max-connections",
+            "--max-streams",
+            "--max-message-bytes",
+            "--max-concurrent-streams",
+        ] {
             let refused = serve_args(&["--insecure", flag, "0"]).resolve(None);
             assert!(
                 matches!(refused, Err(ConfigError::Zero(f)) if f == flag),

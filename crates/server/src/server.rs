@@ -173,6 +173,7 @@ pub async fn run_with(
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(transport.keepalive_interval))
         .http2_keepalive_timeout(Some(transport.keepalive_timeout))
+        .max_concurrent_streams(Some(transport.max_concurrent_streams))
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()));
     if let Some(identity) = tls {
         // The crypto provider tonic's TLS needs was chosen above (`install_crypto_provider`).
@@ -314,6 +315,7 @@ pub async fn run_with(
             let addr = health_listener.local_addr().map_err(ServeError::Listener)?;
             let mut ended = streams_end.clone();
             let server = Server::builder()
+                .max_concurrent_streams(Some(transport.max_concurrent_streams))
                 .add_service(health_only_service)
                 .serve_with_incoming_shutdown(
                     crate::incoming::incoming(health_listener, &transport),
