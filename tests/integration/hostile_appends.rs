@@ -19,6 +19,15 @@ use crate::esdb::{
 
 const MIB: usize = 1 << 20;
 
+/// A JSON string of 1 MiB (the events say `application/json`, and a KurrentDB-backed server
+/// checks).
+fn json_mib(fill: u8) -> Vec<u8> {
+    let mut data = vec![fill; MIB];
+    data[0] = b'"';
+    data[MIB - 1] = b'"';
+    data
+}
+
 /// A batch part of `events` events of 1 MiB each, with its options when it is the first.
 fn part(correlation: u128, first: bool, events: u128, is_final: bool) -> BatchAppendReq {
     use batch_append_req::options::ExpectedStreamPosition as P;
@@ -34,7 +43,7 @@ fn part(correlation: u128, first: bool, events: u128, is_final: bool) -> BatchAp
                 id: string_id((correlation << 32) + i + 1),
                 metadata: json_metadata("Big"),
                 custom_metadata: Default::default(),
-                data: vec![b'x'; MIB].into(),
+                data: json_mib(b'x').into(),
             })
             .collect(),
         is_final,
@@ -93,7 +102,7 @@ async fn append_mib(channel: &Channel, name: &str, mib: usize) -> Result<(), ton
                 id: string_id(rand_id()),
                 metadata: json_metadata("Big"),
                 custom_metadata: Default::default(),
-                data: vec![b'y'; MIB].into(),
+                data: json_mib(b'y').into(),
             },
         )),
     }));
