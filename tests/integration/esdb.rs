@@ -479,8 +479,16 @@ fn batch(
 }
 
 async fn batch_call(channel: &Channel, requests: Vec<BatchAppendReq>) -> Vec<BatchAppendResp> {
+    batch_call_as(channel, ADMIN, requests).await
+}
+
+async fn batch_call_as(
+    channel: &Channel,
+    token: &str,
+    requests: Vec<BatchAppendReq>,
+) -> Vec<BatchAppendResp> {
     let mut responses = StreamsClient::new(channel.clone())
-        .batch_append(bearer(ADMIN, tokio_stream::iter(requests)))
+        .batch_append(bearer(token, tokio_stream::iter(requests)))
         .await
         .unwrap()
         .into_inner();
@@ -804,6 +812,42 @@ async fn analytics_reads_admin_writes_other_roles_and_bad_credentials_are_refuse
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(trailer(&err, "exception"), Some("access-denied"));
+    // BatchAppend answers write access per batch, as EventStoreDB does: the call is open and
+    // each batch is answered AccessDenied, whenever the client sends it; nothing is written.
+    let before = all_events(&node.channel).await;
+    let denied = batch_call_as(
+        &node.channel,
+        ANALYTICS,
+        vec![
+            batch(
+                7,
+                "order-r",
+                Some(batch_append_req::options::ExpectedStreamPosition::Any(())),
+                &[71],
+                true,
+            ),
+            batch(
+                8,
+                "order-r",
+                Some(batch_append_req::options::ExpectedStreamPosition::Any(())),
+                &[81],
+                true,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(denied.len(), 2);
+    for r in &denied {
+        let Some(batch_append_resp::Result::Error(e)) = &r.result else {
+            panic!("expected AccessDenied, got {r:?}")
+        };
+        assert_eq!(e.code, Code::PermissionDenied as i32);
+        assert_eq!(
+            e.details.as_ref().map(|d| d.type_url.as_str()),
+            Some("type.googleapis.com/event_store.client.AccessDenied")
+        );
+    }
+    assert_eq!(all_events(&node.channel).await, before);
     // An app backend may neither read nor write the raw log.
     let err = streams.read(bearer(APP, read_all())).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);

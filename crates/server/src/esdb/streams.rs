@@ -231,12 +231,20 @@ impl streams_server::Streams for StreamsService {
         &self,
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
-        authorize(&request, Access::Write)?;
+        // As EventStoreDB does, write access is answered per batch: a caller who may not write
+        // gets every batch answered AccessDenied on an open call (so a client sees the denial
+        // as its append's result, whenever it sends it); bad credentials end the call.
+        let denied = match authorize(&request, Access::Write) {
+            Ok(()) => None,
+            Err(status) if status.code() == tonic::Code::PermissionDenied => Some(status),
+            Err(status) => return Err(status),
+        };
         let store = self.store()?;
         let (tx, rx) = mpsc::channel(256);
         let budgets = CallBudgets {
             call: ByteBudget::new(self.per_call, "the batches open on this BatchAppend call"),
             server: self.appending.clone(),
+            denied,
         };
         tokio::spawn(batch_appends(store, request.into_inner(), tx, budgets));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -325,10 +333,13 @@ struct OpenBatch {
     reserved: [Reservation; 2],
 }
 
-/// The budgets a BatchAppend call's batches reserve against.
+/// What a BatchAppend call's batches are held to: the byte budgets they reserve against, and
+/// the caller's right to write.
 struct CallBudgets {
     call: ByteBudget,
     server: ByteBudget,
+    /// Why every batch of this call is refused (the caller may not write), if it is.
+    denied: Option<Status>,
 }
 
 impl OpenBatch {
@@ -401,7 +412,7 @@ fn take_part(
         }
         let options = part.options.clone().unwrap_or_default();
         let (stream, expected, failed) = match batch_target(part.options.as_ref()) {
-            Ok((stream, expected)) => (stream, expected, None),
+            Ok((stream, expected)) => (stream, expected, budgets.denied.clone()),
             Err(status) => (String::new(), ExpectedRevision::Any, Some(status)),
         };
         open.insert(
