@@ -15,6 +15,7 @@ pub mod config;
 pub mod customer_app;
 mod dispatch_index;
 pub mod dispatcher;
+pub mod end_user;
 pub mod door;
 pub mod esdb;
 pub mod export;
