@@ -4,6 +4,7 @@
 //! its `sub` and touch only that user's orders, and refusals append nothing.
 
 use base64::Engine as _;
+use clap::Parser;
 use daojia_domain::order::{self, DispatchMode, GeoPoint, OrderEvent, PostOrder, SlotIndex};
 use daojia_domain::{
     CompanyId, CustomerId, OrderCommand, OrderId, OrderTerms, RegistryId, Standing, Timestamp,
@@ -177,8 +178,7 @@ fn location() -> GeoPoint {
 async fn start(dir: &TempDir, args: &[&str]) -> Started {
     seed(dir).await;
     let datadir = dir.path().join("data");
-    let tokens =
-        format!("customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}");
+    let tokens = format!("customer-app:{CUSTOMER_TOKEN},worker-app:{WORKER_TOKEN},ops:{OPS_TOKEN}");
     Serve {
         datadir: &datadir,
         tokens: &tokens,
@@ -361,7 +361,12 @@ async fn a_household_bound_by_its_assertion_acts_only_for_itself_and_its_orders(
         ))
         .await
         .unwrap_err();
-    assert_refused(&status, Code::PermissionDenied, "NOT_END_USERS_ORDER", &not_theirs);
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "NOT_END_USERS_ORDER",
+        &not_theirs,
+    );
     let status = customer
         .replan_order(bound(
             CUSTOMER_TOKEN,
@@ -375,7 +380,12 @@ async fn a_household_bound_by_its_assertion_acts_only_for_itself_and_its_orders(
         ))
         .await
         .unwrap_err();
-    assert_refused(&status, Code::PermissionDenied, "NOT_END_USERS_ORDER", &not_theirs);
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "NOT_END_USERS_ORDER",
+        &not_theirs,
+    );
     let status = customer
         .get_order(bound(
             CUSTOMER_TOKEN,
@@ -387,7 +397,12 @@ async fn a_household_bound_by_its_assertion_acts_only_for_itself_and_its_orders(
         ))
         .await
         .unwrap_err();
-    assert_refused(&status, Code::PermissionDenied, "NOT_END_USERS_ORDER", &not_theirs);
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "NOT_END_USERS_ORDER",
+        &not_theirs,
+    );
     // Queries name only the end user too.
     let status = QueriesClient::new(server.channel.clone())
         .list_customer_orders(bound(
@@ -400,8 +415,17 @@ async fn a_household_bound_by_its_assertion_acts_only_for_itself_and_its_orders(
         ))
         .await
         .unwrap_err();
-    assert_refused(&status, Code::PermissionDenied, "END_USER_MISMATCH", "customer_id");
-    assert_eq!(head(&server.channel).await, before, "a refused call appended");
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "END_USER_MISMATCH",
+        "customer_id",
+    );
+    assert_eq!(
+        head(&server.channel).await,
+        before,
+        "a refused call appended"
+    );
 
     // The household itself may cancel it; ops tokens need no assertion.
     customer
@@ -421,7 +445,11 @@ async fn missing_expired_too_long_lived_or_garbage_assertions_are_unauthenticate
     let dir = tempdir();
     let keys = Keys::new(&dir);
     let file = keys.file.to_str().unwrap().to_owned();
-    let server = start(&dir, &["--end-user-keys", &file, "--end-user-max-age", "120"]).await;
+    let server = start(
+        &dir,
+        &["--end-user-keys", &file, "--end-user-max-age", "120"],
+    )
+    .await;
     let mut customer = CustomerAppClient::new(server.channel.clone());
     let sub = HOUSEHOLD.to_string();
     let before = head(&server.channel).await;
@@ -471,7 +499,11 @@ async fn missing_expired_too_long_lived_or_garbage_assertions_are_unauthenticate
             .unwrap_err();
         assert_refused(&status, Code::Unauthenticated, want, says);
     }
-    assert_eq!(head(&server.channel).await, before, "a refused call appended");
+    assert_eq!(
+        head(&server.channel).await,
+        before,
+        "a refused call appended"
+    );
     stop(server).await;
 }
 
@@ -491,7 +523,12 @@ async fn a_worker_bound_by_an_eddsa_assertion_touches_only_orders_they_are_part_
         .await
         .unwrap_err();
     let not_theirs = format!("order {OFFERED} is not worker {OTHER_WORKER}'s");
-    assert_refused(&status, Code::PermissionDenied, "NOT_END_USERS_ORDER", &not_theirs);
+    assert_refused(
+        &status,
+        Code::PermissionDenied,
+        "NOT_END_USERS_ORDER",
+        &not_theirs,
+    );
     // Accepting another worker's offer in that worker's name: refused for the name.
     let status = worker
         .accept_offer(bound(
@@ -521,7 +558,11 @@ async fn a_worker_bound_by_an_eddsa_assertion_touches_only_orders_they_are_part_
         .await
         .unwrap_err();
     assert_refused(&status, Code::PermissionDenied, "END_USER_MISMATCH", &want);
-    assert_eq!(head(&server.channel).await, before, "a refused call appended");
+    assert_eq!(
+        head(&server.channel).await,
+        before,
+        "a refused call appended"
+    );
 
     // The offered worker, with a valid EdDSA assertion, accepts; their own stream opens.
     let mine = keys.eddsa(&WORKER.to_string(), 60);
@@ -539,7 +580,7 @@ async fn a_worker_bound_by_an_eddsa_assertion_touches_only_orders_they_are_part_
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(accepted.event_types, ["OfferAccepted"]);
+    assert_eq!(accepted.event_types, ["OrderAccepted"]);
     worker
         .watch_notifications(bound(
             WORKER_TOKEN,
@@ -587,9 +628,18 @@ fn a_bad_end_user_keys_file_stops_startup_with_the_line_and_reason() {
             .map_err(|e| e.to_string())
     };
     let cases = [
-        ("app HS256 c2hvcnQ\n", "line 1: the HS256 secret of \"app\" is 5 bytes"),
-        ("# keys\napp PS256 c2hvcnQ\n", "line 2: unsupported algorithm \"PS256\""),
-        ("app EdDSA c2hvcnQ\n", "an Ed25519 public key is the raw 32 bytes"),
+        (
+            "app HS256 c2hvcnQ\n",
+            "line 1: the HS256 secret of \"app\" is 5 bytes",
+        ),
+        (
+            "# keys\napp PS256 c2hvcnQ\n",
+            "line 2: unsupported algorithm \"PS256\"",
+        ),
+        (
+            "app EdDSA c2hvcnQ\n",
+            "an Ed25519 public key is the raw 32 bytes",
+        ),
         ("", "no keys"),
     ];
     for (text, want) in cases {
@@ -604,8 +654,16 @@ fn a_bad_end_user_keys_file_stops_startup_with_the_line_and_reason() {
     );
     resolve(&good, &[]).unwrap();
     let err = resolve(&good, &["--end-user-max-age", "0"]).unwrap_err();
-    assert!(err.contains("--end-user-max-age must be at least 1"), "{err}");
-    let missing = ["daojia", "serve", "--end-user-keys", "/nonexistent/keys.txt"];
+    assert!(
+        err.contains("--end-user-max-age must be at least 1"),
+        "{err}"
+    );
+    let missing = [
+        "daojia",
+        "serve",
+        "--end-user-keys",
+        "/nonexistent/keys.txt",
+    ];
     let Command::Serve(args) = Cli::try_parse_from(missing).unwrap().command else {
         panic!("not serve")
     };
@@ -618,6 +676,8 @@ fn a_bad_end_user_keys_file_stops_startup_with_the_line_and_reason() {
         "{err}"
     );
     // Binding needs tokens: it is refused with --insecure, and its options need the file.
-    assert!(Cli::try_parse_from(["daojia", "serve", "--insecure", "--end-user-keys", "k"]).is_err());
+    assert!(
+        Cli::try_parse_from(["daojia", "serve", "--insecure", "--end-user-keys", "k"]).is_err()
+    );
     assert!(Cli::try_parse_from(["daojia", "serve", "--end-user-max-age", "60"]).is_err());
 }

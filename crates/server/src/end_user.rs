@@ -128,7 +128,9 @@ impl EndUserKeys {
                         bytes.len()
                     )));
                 }
-                "EdDSA" if bytes.len() == 32 => (Algorithm::EdDSA, DecodingKey::from_ed_der(&bytes)),
+                "EdDSA" if bytes.len() == 32 => {
+                    (Algorithm::EdDSA, DecodingKey::from_ed_der(&bytes))
+                }
                 "EdDSA" => {
                     return Err(err(format!(
                         "the EdDSA key of {id:?} is {} bytes; an Ed25519 public key is the raw 32 \
@@ -288,7 +290,10 @@ impl EndUserPolicy {
         if claims.exp > now.saturating_add(max_age_secs).saturating_add(LEEWAY_SECS) {
             return Err(AssertionRefusal::TooLongLived { max_age_secs });
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS))
+        {
             return Err(AssertionRefusal::NotYetValid);
         }
         let bad_subject = AssertionRefusal::BadSubject { role };
@@ -469,14 +474,16 @@ mod tests {
     fn token(claims: serde_json::Value, kid: Option<&str>) -> String {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = kid.map(String::from);
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET).unwrap())
-            .unwrap()
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET).unwrap()).unwrap()
     }
 
     #[test]
     fn assertions_are_checked_for_key_time_audience_and_subject() {
         let p = policy(None);
-        let ok = token(serde_json::json!({"sub": CUSTOMER, "exp": NOW + 60}), Some("app"));
+        let ok = token(
+            serde_json::json!({"sub": CUSTOMER, "exp": NOW + 60}),
+            Some("app"),
+        );
         assert_eq!(
             p.verify(Role::CustomerApp, &ok, NOW),
             Ok(EndUser::Customer(CUSTOMER.parse().unwrap()))
@@ -490,7 +497,10 @@ mod tests {
                 AssertionRefusal::Expired,
             ),
             (
-                token(serde_json::json!({"sub": CUSTOMER, "exp": NOW + 3_600}), None),
+                token(
+                    serde_json::json!({"sub": CUSTOMER, "exp": NOW + 3_600}),
+                    None,
+                ),
                 AssertionRefusal::TooLongLived { max_age_secs: 300 },
             ),
             (
@@ -518,7 +528,10 @@ mod tests {
                 AssertionRefusal::WrongAudience,
             ),
             (
-                token(serde_json::json!({"sub": CUSTOMER, "exp": NOW + 60}), Some("other")),
+                token(
+                    serde_json::json!({"sub": CUSTOMER, "exp": NOW + 60}),
+                    Some("other"),
+                ),
                 AssertionRefusal::UnknownKey,
             ),
             ("not.a.jwt".to_string(), AssertionRefusal::Malformed),
@@ -556,11 +569,17 @@ mod tests {
         ];
         for (text, origin, want) in cases {
             let err = EndUserKeys::parse(text, "k.txt").unwrap_err().to_string();
-            assert!(err.contains(origin) && err.contains(want), "{text:?}: {err}");
+            assert!(
+                err.contains(origin) && err.contains(want),
+                "{text:?}: {err}"
+            );
             assert!(!err.contains("c2hvcnQ"), "key echoed: {err}");
         }
         let twice = format!("a HS256 {0}\na HS256 {0}", secret_b64());
         let err = EndUserKeys::parse(&twice, "k.txt").unwrap_err().to_string();
-        assert!(err.starts_with("k.txt line 2: key id \"a\" is configured twice"), "{err}");
+        assert!(
+            err.starts_with("k.txt line 2: key id \"a\" is configured twice"),
+            "{err}"
+        );
     }
 }

@@ -166,9 +166,7 @@ impl From<ApiError> for Status {
                 );
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            ApiError::Unauthenticated(AuthRefusal::EndUser(refusal)) => {
-                assertion_status(refusal)
-            }
+            ApiError::Unauthenticated(AuthRefusal::EndUser(refusal)) => assertion_status(refusal),
             ApiError::EndUserDenied(denial) => end_user_denied(denial),
             ApiError::Unauthenticated(refusal) => Status::unauthenticated(match refusal {
                 AuthRefusal::Missing => "missing credentials: send `authorization: Bearer <token>`",
