@@ -5,6 +5,7 @@ mod admin;
 mod admin_more;
 mod bad_input;
 mod dispatch;
+mod end_user;
 mod esdb;
 mod export;
 mod harness;

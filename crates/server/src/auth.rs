@@ -8,6 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::end_user::EndUser;
+
 /// A caller's role (DESIGN.md section 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -105,9 +107,21 @@ pub struct Caller {
     pub role: Role,
     /// Who the caller is, for event metadata and audit logs.
     pub actor: Actor,
+    /// With end-user binding (`--end-user-keys`), the household or worker an app-role call is
+    /// made for, from its verified `x-daojia-user` assertion; `None` otherwise.
+    pub end_user: Option<EndUser>,
 }
 
 impl Caller {
+    /// A caller acting for no particular end user.
+    pub fn new(role: Role, actor: Actor) -> Self {
+        Caller {
+            role,
+            actor,
+            end_user: None,
+        }
+    }
+
     /// PERMISSION_DENIED unless the caller has `role` (or is `admin`, which may do everything).
     pub fn require(&self, role: Role, action: &'static str) -> Result<(), crate::ApiError> {
         if self.role == role || self.role == Role::Admin {
@@ -125,6 +139,7 @@ impl Caller {
         Caller {
             role: Role::Admin,
             actor: Actor(Actor::INSECURE.to_string()),
+            end_user: None,
         }
     }
 }
@@ -178,7 +193,7 @@ impl TokenTable {
             return Err(err("the same token is configured twice".into()));
         }
         self.entries
-            .push((token.to_string(), Caller { role, actor }));
+            .push((token.to_string(), Caller::new(role, actor)));
         Ok(())
     }
 

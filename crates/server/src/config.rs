@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{TokenError, TokenTable};
 use crate::clock::Clock;
 use crate::dispatcher::DispatchConfig;
+use crate::end_user::{EndUserKeys, EndUserPolicy, KeyFileError};
 use crate::notify_hub::NotifyConfig;
 
 /// The environment variable holding `ROLE:TOKEN[:ACTOR]` entries, comma-separated.
@@ -90,6 +91,25 @@ pub struct ServeArgs {
     /// loopback address.
     #[arg(long, conflicts_with_all = ["tokens", "tls_cert", "tls_key"])]
     pub insecure: bool,
+    /// End-user binding, off by default: a keys file (one `KEY_ID ALGORITHM KEY` per line,
+    /// HS256 secrets or EdDSA public keys in base64url). Every customer-app and worker-app
+    /// call must then carry an `x-daojia-user` JWT signed with one of them whose `sub` is the
+    /// customer or worker id the call is for, and may touch only that user's ids and orders.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub end_user_keys: Option<PathBuf>,
+    /// With --end-user-keys: the longest an assertion may live; one whose `exp` is further
+    /// ahead is refused.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        requires = "end_user_keys"
+    )]
+    pub end_user_max_age: u64,
+    /// With --end-user-keys: the `aud` every assertion must name (without it, assertions must
+    /// have no `aud`).
+    #[arg(long, value_name = "AUDIENCE", requires = "end_user_keys")]
+    pub end_user_audience: Option<String>,
     /// TLS certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -396,6 +416,8 @@ pub struct ServerConfig {
     pub notifications: NotifyConfig,
     /// Byte budgets of the EventStoreDB-protocol appends.
     pub appends: crate::esdb::budget::AppendBudgets,
+    /// End-user binding of app-role calls (`--end-user-keys`); `None`: off.
+    pub end_users: Option<EndUserPolicy>,
 }
 
 /// Byte budgets of live subscribers' buffers (`--subscriber-buffer-bytes`,
@@ -487,6 +509,9 @@ pub enum ConfigError {
     /// A token entry is invalid.
     #[error("invalid token configuration: {0}")]
     Token(#[from] TokenError),
+    /// The end-user keys file is invalid.
+    #[error("invalid --end-user-keys file: {0}")]
+    EndUserKeys(#[from] KeyFileError),
     /// `--store` names no event store daojia can use.
     #[error(
         "unsupported --store URL scheme {0:?}: use kurrentdb://HOST:PORT?tls=false (or \
@@ -551,7 +576,23 @@ impl ServeArgs {
                 _ => return Err(ConfigError::PlaintextNotLoopback(self.listen)),
             }
         };
+        let end_users = match &self.end_user_keys {
+            None => None,
+            Some(path) => {
+                if self.end_user_max_age == 0 {
+                    return Err(ConfigError::Zero("--end-user-max-age"));
+                }
+                let text = read_to_string("end-user keys file", path)?;
+                let keys = EndUserKeys::parse(&text, &path.display().to_string())?;
+                Some(EndUserPolicy::new(
+                    keys,
+                    Duration::from_secs(self.end_user_max_age),
+                    self.end_user_audience.clone(),
+                ))
+            }
+        };
         Ok(ServerConfig {
+            end_users,
             data_dir: self.data_dir,
             store,
             listen: self.listen,

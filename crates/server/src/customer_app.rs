@@ -1,12 +1,17 @@
 //! `daojia.v1.CustomerApp`: the customer app backend posts, replans, cancels, reviews and
 //! complains about orders and reads them back. Role `customer-app` (or `admin`).
+//!
+//! With end-user binding (`crate::end_user`), a call may name only its household's
+//! `customer_id` and touch only its orders; `VerifyCertificate` names no household and is
+//! not bound.
 
-use daojia_domain::{DomainError, OrderTerms, Subject};
+use daojia_domain::{CustomerId, DomainError, OrderTerms, Subject};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
 use crate::clock::Clock;
 use crate::door;
+use crate::end_user;
 use crate::interceptor::caller;
 use crate::min_position;
 use crate::order_commands::{self, Executed};
@@ -141,6 +146,11 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let caller = caller(&request)?.clone();
         caller.require(Role::CustomerApp, "appeal credit")?;
         let r = request.into_inner();
+        // A malformed id is left to the appeal's validation (INVALID_ARGUMENT).
+        if let Ok(customer) = r.customer_id.parse::<CustomerId>() {
+            end_user::check_customer(caller.end_user, "customer_id", customer)
+                .map_err(ApiError::from)?;
+        }
         let input = door::AppealInput {
             command_id: &r.command_id,
             field: "customer_id",
@@ -159,7 +169,8 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         &self,
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        caller(&request)?.require(Role::CustomerApp, "read orders")?;
+        let caller = caller(&request)?.clone();
+        caller.require(Role::CustomerApp, "read orders")?;
         let query = request.into_inner();
         let order_id = order_requests::get_order_id(&query)?;
         let store = self.store.get()?;
@@ -167,7 +178,10 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let recorded = order_commands::load_stream(store, &order_id.stream_name()).await?;
         let state = order_commands::fold_order(&recorded)?;
         match (state.order, recorded.last()) {
-            (Some(order), Some(last)) => Ok(Response::new(order_view(&order, last.revision.0))),
+            (Some(order), Some(last)) => {
+                end_user::check_order(caller.end_user, &order).map_err(ApiError::from)?;
+                Ok(Response::new(order_view(&order, last.revision.0)))
+            }
             _ => Err(ApiError::from(DomainError::OrderNotPosted).into()),
         }
     }

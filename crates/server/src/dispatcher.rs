@@ -567,10 +567,10 @@ fn certificate_holder(view: &MatchingView, e: &CertificateEvent) -> Option<Worke
 }
 
 fn dispatcher_caller() -> Caller {
-    Caller {
-        role: Role::Admin,
-        actor: Actor::new(DISPATCHER_ACTOR).unwrap_or_else(|_| unreachable!("a valid actor name")),
-    }
+    Caller::new(
+        Role::Admin,
+        Actor::new(DISPATCHER_ACTOR).unwrap_or_else(|_| unreachable!("a valid actor name")),
+    )
 }
 
 /// What every pass needs.

@@ -6,6 +6,10 @@
 //! authenticated without doing anything. Services read the caller with
 //! [`caller`]; whether the role may do what it asks is the
 //! service's decision (PERMISSION_DENIED).
+//!
+//! With end-user binding configured ([`crate::end_user`]), a `customer-app` or `worker-app`
+//! caller must also present a valid `x-daojia-user` assertion; its end user goes into the
+//! [`Caller`], and the services check the ids and orders a call touches against it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +18,8 @@ use std::task::{Context, Poll};
 
 use tonic::Status;
 
-use crate::auth::{Caller, TokenTable};
+use crate::auth::{Caller, Role, TokenTable};
+use crate::end_user::{self, AssertionRefusal, EndUserPolicy};
 use crate::status::ApiError;
 
 /// gRPC path prefixes reachable without a token: load balancers and `grpcurl` need them before
@@ -43,6 +48,7 @@ pub enum AuthPolicy {
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
     policy: Arc<AuthPolicy>,
+    end_users: Option<Arc<EndUserPolicy>>,
 }
 
 impl AuthLayer {
@@ -50,7 +56,14 @@ impl AuthLayer {
     pub fn new(policy: AuthPolicy) -> Self {
         AuthLayer {
             policy: Arc::new(policy),
+            end_users: None,
         }
+    }
+
+    /// Also requires app-role callers to present an end-user assertion verified by `end_users`.
+    pub fn with_end_users(mut self, end_users: Option<EndUserPolicy>) -> Self {
+        self.end_users = end_users.map(Arc::new);
+        self
     }
 }
 
@@ -61,6 +74,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         Authenticate {
             inner,
             policy: self.policy.clone(),
+            end_users: self.end_users.clone(),
         }
     }
 }
@@ -70,6 +84,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Authenticate<S> {
     inner: S,
     policy: Arc<AuthPolicy>,
+    end_users: Option<Arc<EndUserPolicy>>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -98,6 +113,10 @@ where
             AuthPolicy::Insecure => Ok(Caller::insecure()),
             AuthPolicy::Tokens(table) => authenticate(table, req.headers()),
         };
+        let caller = match (caller, &self.end_users) {
+            (Ok(caller), Some(end_users)) => bind_end_user(caller, end_users, req.headers()),
+            (caller, _) => caller,
+        };
         match caller {
             Ok(caller) => {
                 tracing::debug!(path, role = %caller.role, actor = %caller.actor, "authenticated");
@@ -105,7 +124,7 @@ where
                 Box::pin(self.inner.call(req))
             }
             Err(refusal) => {
-                tracing::warn!(path, reason = refusal.log_reason(), "request refused");
+                tracing::warn!(path, reason = %refusal.log_reason(), "request refused");
                 let response = Status::from(ApiError::Unauthenticated(refusal)).into_http::<R>();
                 Box::pin(std::future::ready(Ok(response)))
             }
@@ -122,18 +141,48 @@ pub enum AuthRefusal {
     Malformed,
     /// The token is not configured.
     UnknownToken,
+    /// The token is an app role's, and the end-user assertion binding is configured but the
+    /// call's `x-daojia-user` assertion is missing or not valid.
+    EndUser(AssertionRefusal),
 }
 
 impl AuthRefusal {
-    fn log_reason(self) -> &'static str {
-        match self {
+    fn log_reason(self) -> std::borrow::Cow<'static, str> {
+        if let AuthRefusal::EndUser(refusal) = self {
+            return format!("end-user assertion refused: {refusal:?}").into();
+        }
+        std::borrow::Cow::Borrowed(match self {
             AuthRefusal::Missing => "no authorization header",
             AuthRefusal::Malformed => {
                 "authorization header is neither a bearer token nor basic credentials"
             }
-            AuthRefusal::UnknownToken => "unknown bearer token",
-        }
+            AuthRefusal::UnknownToken | AuthRefusal::EndUser(_) => "unknown bearer token",
+        })
     }
+}
+
+/// With end-user binding, an app-role caller's end user from the `x-daojia-user` assertion,
+/// checked against the system clock; other roles are not bound.
+fn bind_end_user(
+    mut caller: Caller,
+    end_users: &EndUserPolicy,
+    headers: &http::HeaderMap,
+) -> Result<Caller, AuthRefusal> {
+    if !matches!(caller.role, Role::CustomerApp | Role::WorkerApp) {
+        return Ok(caller);
+    }
+    let refused = AuthRefusal::EndUser;
+    let assertion = headers
+        .get(end_user::HEADER)
+        .ok_or(refused(AssertionRefusal::Missing))?
+        .to_str()
+        .map_err(|_| refused(AssertionRefusal::Malformed))?;
+    let now = jsonwebtoken::get_current_timestamp();
+    let user = end_users
+        .verify(caller.role, assertion.trim(), now)
+        .map_err(refused)?;
+    caller.end_user = Some(user);
+    Ok(caller)
 }
 
 fn authenticate(table: &TokenTable, headers: &http::HeaderMap) -> Result<Caller, AuthRefusal> {

@@ -16,6 +16,7 @@ pub mod customer_app;
 mod dispatch_index;
 pub mod dispatcher;
 pub mod door;
+pub mod end_user;
 pub mod esdb;
 pub mod export;
 pub mod incoming;

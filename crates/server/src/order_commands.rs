@@ -12,7 +12,8 @@
 //!
 //! Every event carries JSON metadata: `schema_version` (read back by decoders and upcasters),
 //! `command_id`, `correlation_id`, `causation_id` (both the command id: a client command starts
-//! its own chain), `actor` and `role` of the caller.
+//! its own chain), `actor` and `role` of the caller, and with end-user binding its `end_user`
+//! (`customer <id>` or `worker <id>`).
 
 use daojia_domain::certificates::{self, CertificateEvent, CertificateRegistry};
 use daojia_domain::credit::{self, CreditEvent, CreditState, Subject};
@@ -27,6 +28,7 @@ use daojia_store::{
 
 use crate::auth::Caller;
 use crate::clock::Clock;
+use crate::end_user;
 use crate::order_requests::{CommandId, OrderRequest};
 use crate::status::ApiError;
 
@@ -177,16 +179,19 @@ pub async fn worker_profile_and_registry<S: EventStore>(
 
 fn metadata(caller: &Caller, command: CommandId, schema_version: u32) -> Vec<u8> {
     let command = command.to_string();
-    serde_json::json!({
+    let mut metadata = serde_json::json!({
         "schema_version": schema_version,
         "command_id": command,
         "correlation_id": command,
         "causation_id": command,
         "actor": caller.actor.as_str(),
         "role": caller.role.as_str(),
-    })
-    .to_string()
-    .into_bytes()
+    });
+    // With end-user binding, whom the call was verified to act for (`customer <id>`).
+    if let (Some(user), Some(fields)) = (caller.end_user, metadata.as_object_mut()) {
+        fields.insert("end_user".into(), user.to_string().into());
+    }
+    metadata.to_string().into_bytes()
 }
 
 fn propose(
@@ -243,6 +248,10 @@ fn replay(recorded: &[RecordedEvent], command: CommandId) -> Result<Option<Execu
 }
 
 /// Executes `request` for `caller`: the new result, or the first result of a retried command.
+///
+/// A caller bound to an end user (`--end-user-keys`) is refused (PERMISSION_DENIED) a command
+/// naming another customer or worker, or on an order that is not theirs
+/// ([`end_user::check_command`]).
 pub async fn execute<S: EventStore>(
     store: &S,
     clock: &Clock,
@@ -250,13 +259,18 @@ pub async fn execute<S: EventStore>(
     request: OrderRequest,
 ) -> Result<Executed, ApiError> {
     let stream = request.order_id.stream_name();
+    // A call bound to an end user names only that user (checked before anything is read)...
+    end_user::check_command(caller.end_user, &request.command, None)?;
     let mut attempt = 1;
     loop {
         let recorded = load_stream(store, &stream).await?;
+        let state = fold_order(&recorded)?;
+        // ... and touches only their orders, judged on the state the command is decided on
+        // (before a retry is answered, so a retry does not show another user's order).
+        end_user::check_command(caller.end_user, &request.command, state.order.as_ref())?;
         if let Some(earlier) = replay(&recorded, request.command_id)? {
             return Ok(earlier);
         }
-        let state = fold_order(&recorded)?;
         let (expected, current) = match recorded.last() {
             Some(last) => (ExpectedRevision::Exact(last.revision), Some(last)),
             None => (ExpectedRevision::NoStream, None),

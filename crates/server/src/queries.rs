@@ -11,6 +11,9 @@
 //! | GetCredit | ops; customer-app for customers; worker-app for workers |
 //! | ListRedBlack, ListOpenFollowUps, ListOpenComplaints, ListOpenDisputes | ops |
 //! | GetKpis | analytics, ops |
+//!
+//! With end-user binding (`crate::end_user`), an app-role query may name only its end user's
+//! `customer_id`, `worker_id` or credit `subject.id`.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, Role};
 use crate::clock::Clock;
+use crate::end_user;
 use crate::interceptor::caller;
 use crate::pb;
 use crate::query_view as view;
@@ -182,6 +186,7 @@ impl pb::queries_server::Queries for QueriesService {
         &self,
         request: Request<pb::ListCustomerOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersReply>, Status> {
+        let end_user = caller(&request)?.end_user;
         allow(
             caller(&request)?,
             &[Role::CustomerApp, Role::Ops],
@@ -189,6 +194,7 @@ impl pb::queries_server::Queries for QueriesService {
         )?;
         let q = request.into_inner();
         let customer: CustomerId = parse_id("customer_id", &q.customer_id)?;
+        end_user::check_customer(end_user, "customer_id", customer).map_err(ApiError::from)?;
         let page = Page::parse(q.page_size, &q.page_token)?;
         let ((orders, next_page_token), position) = self
             .read(q.min_position, |m| {
@@ -206,6 +212,7 @@ impl pb::queries_server::Queries for QueriesService {
         &self,
         request: Request<pb::ListWorkerOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersReply>, Status> {
+        let end_user = caller(&request)?.end_user;
         allow(
             caller(&request)?,
             &[Role::WorkerApp, Role::Ops],
@@ -213,6 +220,7 @@ impl pb::queries_server::Queries for QueriesService {
         )?;
         let q = request.into_inner();
         let worker: WorkerId = parse_id("worker_id", &q.worker_id)?;
+        end_user::check_worker(end_user, "worker_id", worker).map_err(ApiError::from)?;
         let page = Page::parse(q.page_size, &q.page_token)?;
         let ((orders, next_page_token), position) = self
             .read(q.min_position, |m| {
@@ -230,6 +238,7 @@ impl pb::queries_server::Queries for QueriesService {
         &self,
         request: Request<pb::GetWorkerProfileRequest>,
     ) -> Result<Response<pb::WorkerProfileReply>, Status> {
+        let end_user = caller(&request)?.end_user;
         allow(
             caller(&request)?,
             &[Role::WorkerApp, Role::Ops],
@@ -237,6 +246,7 @@ impl pb::queries_server::Queries for QueriesService {
         )?;
         let q = request.into_inner();
         let worker: WorkerId = parse_id("worker_id", &q.worker_id)?;
+        end_user::check_worker(end_user, "worker_id", worker).map_err(ApiError::from)?;
         let from =
             instant("schedule_from", q.schedule_from.as_ref())?.unwrap_or(Timestamp(i64::MIN));
         let to = instant("schedule_to", q.schedule_to.as_ref())?.unwrap_or(Timestamp(i64::MAX));
@@ -288,6 +298,12 @@ impl pb::queries_server::Queries for QueriesService {
             )?,
             SubjectKind::Company => allow(&caller, &[Role::Ops], "read a company's credit")?,
         }
+        match subject {
+            Subject::Worker(w) => end_user::check_worker(caller.end_user, "subject.id", w),
+            Subject::Customer(c) => end_user::check_customer(caller.end_user, "subject.id", c),
+            Subject::Company(_) => Ok(()),
+        }
+        .map_err(ApiError::from)?;
         let page = Page::parse(q.page_size, &q.page_token)?;
         let (reply, position) = self
             .read(q.min_position, |m| {

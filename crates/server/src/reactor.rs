@@ -112,10 +112,10 @@ impl Reactor {
 }
 
 fn reactor_caller() -> Caller {
-    Caller {
-        role: Role::Admin,
-        actor: Actor::new(REACTOR_ACTOR).unwrap_or_else(|_| unreachable!("a valid actor name")),
-    }
+    Caller::new(
+        Role::Admin,
+        Actor::new(REACTOR_ACTOR).unwrap_or_else(|_| unreachable!("a valid actor name")),
+    )
 }
 
 async fn run<S>(

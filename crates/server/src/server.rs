@@ -195,7 +195,7 @@ pub async fn run_with(
         config.appends,
     );
     let router = builder
-        .layer(AuthLayer::new(policy))
+        .layer(AuthLayer::new(policy).with_end_users(config.end_users))
         .layer(AdmissionLayer::new(transport.admission))
         .add_service(health_service)
         .add_service(reflection_v1)

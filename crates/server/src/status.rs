@@ -22,6 +22,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::auth::Role;
+use crate::end_user::{self, AssertionRefusal, Denial};
 use crate::interceptor::AuthRefusal;
 
 /// The `ErrorInfo.domain` of every daojia error.
@@ -64,6 +65,10 @@ pub enum ApiError {
         /// What it tried, for the message (`adjust credit`).
         action: &'static str,
     },
+    /// A call bound to an end user (`--end-user-keys`) names another customer or worker, or
+    /// touches an order that is not theirs.
+    #[error("not the end user's: {0:?}")]
+    EndUserDenied(Denial),
     /// The event store is still opening (recovery after a restart).
     #[error("the event store is still opening")]
     StoreOpening,
@@ -141,6 +146,12 @@ impl ApiError {
     }
 }
 
+impl From<Denial> for ApiError {
+    fn from(denial: Denial) -> Self {
+        ApiError::EndUserDenied(denial)
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
         match e {
@@ -155,13 +166,15 @@ impl From<ApiError> for Status {
                 );
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
+            ApiError::Unauthenticated(AuthRefusal::EndUser(refusal)) => assertion_status(refusal),
+            ApiError::EndUserDenied(denial) => end_user_denied(denial),
             ApiError::Unauthenticated(refusal) => Status::unauthenticated(match refusal {
                 AuthRefusal::Missing => "missing credentials: send `authorization: Bearer <token>`",
                 AuthRefusal::Malformed => {
                     "malformed credentials: the authorization header must be `Bearer <token>` \
                      (or `Basic` ACTOR:TOKEN from EventStoreDB clients)"
                 }
-                AuthRefusal::UnknownToken => {
+                AuthRefusal::UnknownToken | AuthRefusal::EndUser(_) => {
                     "invalid credentials: unknown token, or a Basic user name that is not the \
                      token's actor"
                 }
@@ -239,6 +252,93 @@ impl From<ApiError> for Status {
                 ],
             ),
         }
+    }
+}
+
+/// UNAUTHENTICATED for an app-role call whose end-user assertion is missing or not valid.
+fn assertion_status(refusal: AssertionRefusal) -> Status {
+    let header = end_user::HEADER;
+    let message = match refusal {
+        AssertionRefusal::Missing => format!(
+            "missing end-user assertion: this server binds app-role calls to an end user; send \
+             `{header}: <JWT>` signed by the app backend with `sub` = the customer or worker id"
+        ),
+        AssertionRefusal::Malformed => format!(
+            "invalid end-user assertion in `{header}`: not a JWT with a string `sub` and a \
+             numeric `exp`"
+        ),
+        AssertionRefusal::UnknownKey => format!(
+            "invalid end-user assertion in `{header}`: its header's `kid` names no configured \
+             key (`kid` is required when several keys are configured)"
+        ),
+        AssertionRefusal::WrongAlgorithm => format!(
+            "invalid end-user assertion in `{header}`: its `alg` is not the algorithm of the \
+             key its `kid` names"
+        ),
+        AssertionRefusal::BadSignature => {
+            format!("invalid end-user assertion in `{header}`: the signature does not verify")
+        }
+        AssertionRefusal::Expired => {
+            format!("expired end-user assertion in `{header}`: its `exp` has passed; get a new one")
+        }
+        AssertionRefusal::TooLongLived { max_age_secs } => format!(
+            "end-user assertion in `{header}` lives too long: its `exp` is more than \
+             {max_age_secs} s ahead (this server's --end-user-max-age)"
+        ),
+        AssertionRefusal::NotYetValid => {
+            format!("end-user assertion in `{header}` is not valid yet: its `nbf` is ahead")
+        }
+        AssertionRefusal::WrongAudience => format!(
+            "invalid end-user assertion in `{header}`: its `aud` is not this server's \
+             --end-user-audience (or it has an `aud` and none is configured)"
+        ),
+        AssertionRefusal::BadSubject { role } => format!(
+            "invalid end-user assertion in `{header}`: for role {role} its `sub` must be a {} \
+             id (a UUID)",
+            match role {
+                Role::WorkerApp => "worker",
+                _ => "customer",
+            }
+        ),
+    };
+    with_reason(
+        Code::Unauthenticated,
+        message,
+        refusal.reason(),
+        [("header", header.to_string())],
+    )
+}
+
+/// PERMISSION_DENIED for a bound call that reaches beyond its end user.
+fn end_user_denied(denial: Denial) -> Status {
+    let reason = denial.reason();
+    match denial {
+        Denial::OtherUser {
+            field,
+            given,
+            end_user,
+        } => with_reason(
+            Code::PermissionDenied,
+            format!(
+                "{field} {given} is not the end user of this call: the `{}` assertion is for \
+                 {end_user}",
+                end_user::HEADER
+            ),
+            reason,
+            [
+                ("field", field.to_string()),
+                ("end_user", end_user.to_string()),
+            ],
+        ),
+        Denial::NotTheirOrder { order, end_user } => with_reason(
+            Code::PermissionDenied,
+            format!(
+                "order {order} is not {end_user}'s: a customer may touch only their own orders, \
+                 a worker only orders they were offered or hold a slot on"
+            ),
+            reason,
+            [("order_id", order), ("end_user", end_user.to_string())],
+        ),
     }
 }
 

@@ -2,6 +2,9 @@
 //! withdraws from them, checks in and completes service for its workers. Role `worker-app`
 //! (or `admin`).
 //!
+//! With end-user binding (`crate::end_user`), a call may name only its worker's `worker_id`
+//! and touch only orders that worker was offered or holds a slot on (grabbing excepted).
+//!
 //! Accepting and grabbing first load the worker's credentials (profile, credit standing, valid
 //! certificates; `order_commands::worker_credentials`), which the domain checks. They are
 //! loaded once per request: a sanction recorded between loading and appending is not seen by
@@ -17,6 +20,7 @@ use crate::auth::Role;
 use crate::clock::Clock;
 use crate::customer_app::reply;
 use crate::door;
+use crate::end_user;
 use crate::interceptor::caller;
 use crate::locations::LiveLocations;
 use crate::notifications;
@@ -188,6 +192,10 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         let caller = caller(&request)?.clone();
         caller.require(Role::WorkerApp, "appeal credit")?;
         let r = request.into_inner();
+        // A malformed id is left to the appeal's validation (INVALID_ARGUMENT).
+        if let Ok(worker) = r.worker_id.parse::<WorkerId>() {
+            end_user::check_worker(caller.end_user, "worker_id", worker).map_err(ApiError::from)?;
+        }
         let input = door::AppealInput {
             command_id: &r.command_id,
             field: "worker_id",
@@ -206,7 +214,8 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         &self,
         request: Request<pb::UpdateLocationRequest>,
     ) -> Result<Response<pb::UpdateLocationReply>, Status> {
-        caller(&request)?.require(Role::WorkerApp, "report locations")?;
+        let caller = caller(&request)?.clone();
+        caller.require(Role::WorkerApp, "report locations")?;
         let r = request.into_inner();
         let mut bad = Vec::new();
         let worker: Option<WorkerId> = match r.worker_id.parse() {
@@ -239,6 +248,7 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         let (Some(worker), Some(location)) = (worker, location) else {
             return Err(ApiError::InvalidArgument(bad).into());
         };
+        end_user::check_worker(caller.end_user, "worker_id", worker).map_err(ApiError::from)?;
         // Only registered workers' locations are kept (one short stream read).
         let store = self.store.get()?;
         if order_commands::load_stream(store, &worker::profile_stream(worker))
@@ -259,7 +269,8 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
         &self,
         request: Request<pb::WatchNotificationsRequest>,
     ) -> Result<Response<NotificationStream>, Status> {
-        caller(&request)?.require(Role::WorkerApp, "watch notifications")?;
+        let caller = caller(&request)?.clone();
+        caller.require(Role::WorkerApp, "watch notifications")?;
         let r = request.into_inner();
         let worker: WorkerId = match r.worker_id.parse() {
             Ok(w) => w,
@@ -276,6 +287,7 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
                 .into());
             }
         };
+        end_user::check_worker(caller.end_user, "worker_id", worker).map_err(ApiError::from)?;
         let store = self.store.get()?;
         if order_commands::load_stream(store, &worker::profile_stream(worker))
             .await?

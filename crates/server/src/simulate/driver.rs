@@ -1152,6 +1152,7 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         esdb_reads: crate::esdb::ReadStats::default(),
         appends: crate::esdb::budget::AppendBudgets::default(),
         notifications: crate::notify_hub::NotifyConfig::default(),
+        end_users: None,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
