@@ -5,6 +5,7 @@ mod admin;
 mod admin_more;
 mod bad_input;
 mod dispatch;
+mod ergonomics;
 mod esdb;
 mod export;
 mod harness;

@@ -1,5 +1,5 @@
-//! `daojia.v1.CustomerApp`: the customer app backend posts, replans, cancels, reviews and
-//! complains about orders and reads them back. Role `customer-app` (or `admin`).
+//! `daojia.v1.CustomerApp`: the customer app backend quotes, posts, replans, cancels, reviews
+//! and complains about orders and reads them back. Role `customer-app` (or `admin`).
 
 use daojia_domain::{DomainError, OrderTerms, Subject};
 use tonic::{Request, Response, Status};
@@ -10,6 +10,7 @@ use crate::door;
 use crate::interceptor::caller;
 use crate::min_position;
 use crate::order_commands::{self, Executed};
+use crate::order_quote;
 use crate::order_requests::{self, OrderRequest, PostOrderInput};
 use crate::order_view::order_view;
 use crate::pb;
@@ -80,6 +81,22 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let command = input.into_request(standing, self.terms.clone());
         let done = order_commands::execute(store, &self.clock, &caller, command).await?;
         Ok(Response::new(reply(done)))
+    }
+
+    async fn quote_order(
+        &self,
+        request: Request<pb::PostOrderRequest>,
+    ) -> Result<Response<pb::OrderQuote>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::CustomerApp, "quote orders")?;
+        let input = PostOrderInput::try_from(request.into_inner())?;
+        let store = self.store.get()?;
+        let standing = order_commands::customer_standing(store, input.customer).await?;
+        let command = input.into_request(standing, self.terms.clone());
+        Ok(Response::new(order_quote::quote(
+            command,
+            self.clock.now(),
+        )?))
     }
 
     async fn cancel_order(
