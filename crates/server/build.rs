@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "daojia/v1/orders.proto",
     "daojia/v1/queries.proto",
     "daojia/v1/admin.proto",
+    "daojia/v1/catalog.proto",
     // The EventStoreDB/KurrentDB protocol subset (packages `event_store.client.*`).
     "esdb/shared.proto",
     "esdb/status.proto",

@@ -478,7 +478,7 @@ fn register(command: u128, worker: u128) -> pb::RegisterWorkerRequest {
         worker_id: uuid(worker),
         company_id: uuid(COMPANY),
         identity_number: "110105198001010016".into(),
-        skills: vec!["cleaning".into()],
+        skills: vec!["disinfection".into()],
         home: Some(pb::LatLon {
             lat: 27.95,
             lon: 116.36,

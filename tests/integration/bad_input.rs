@@ -482,7 +482,7 @@ fn table() -> Vec<Row> {
                 ..post()
             }),
             InvalidArgument,
-            &["location"],
+            &["location.lat"],
             None,
         ),
         row(
@@ -495,21 +495,21 @@ fn table() -> Vec<Row> {
                 ..post()
             }),
             InvalidArgument,
-            &["location"],
+            &["location.lon"],
             None,
         ),
         row(
             "check-in at latitude 91",
             Call::CheckIn(check_in(91.0, 116.36)),
             InvalidArgument,
-            &["location"],
+            &["location.lat"],
             None,
         ),
         row(
             "check-in at longitude 181",
             Call::CheckIn(check_in(27.95, 181.0)),
             InvalidArgument,
-            &["location"],
+            &["location.lon"],
             None,
         ),
         // Missing required messages.

@@ -6,6 +6,7 @@ mod admin_more;
 mod bad_input;
 mod dispatch;
 mod end_user;
+mod ergonomics;
 mod esdb;
 mod export;
 mod harness;

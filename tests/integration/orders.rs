@@ -394,12 +394,12 @@ async fn bad_input_gets_invalid_argument_with_field_violations_and_appends_nothi
         (
             "latitude out of range",
             |r| r.location.as_mut().unwrap().lat = 90.5,
-            &["location"],
+            &["location.lat"],
         ),
         (
             "longitude NaN",
             |r| r.location.as_mut().unwrap().lon = f64::NAN,
-            &["location"],
+            &["location.lon"],
         ),
         ("missing location", |r| r.location = None, &["location"]),
         (

@@ -197,7 +197,7 @@ impl OrdersServer {
                     worker_id: uuid(WORKER),
                     company_id: uuid(COMPANY),
                     identity_number: "110105198001010016".into(),
-                    skills: vec!["cleaning".into()],
+                    skills: vec!["disinfection".into()],
                     home: here(),
                     registry_id: uuid(REGISTRY),
                     reason: "onboarded by company 0xCC".into(),

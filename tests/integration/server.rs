@@ -140,6 +140,7 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
     for service in [
         "",
         "daojia.v1.Meta",
+        "daojia.v1.Catalog",
         "daojia.v1.CustomerApp",
         "daojia.v1.WorkerApp",
         "daojia.v1.Queries",
@@ -176,6 +177,7 @@ async fn health_reports_serving_and_reflection_lists_services_without_a_token() 
         names,
         [
             "daojia.v1.Admin",
+            "daojia.v1.Catalog",
             "daojia.v1.CustomerApp",
             "daojia.v1.Meta",
             "daojia.v1.Queries",

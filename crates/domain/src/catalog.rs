@@ -132,19 +132,59 @@ pub enum Category {
     Repair,
 }
 
+impl Category {
+    /// Every category, in catalogue order.
+    pub const ALL: [Category; 6] = [
+        Category::Cleaning,
+        Category::Housekeeping,
+        Category::Maternity,
+        Category::Childcare,
+        Category::Eldercare,
+        Category::Repair,
+    ];
+
+    /// The key used in the catalogue file and the API (`cleaning`, `eldercare`, …).
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Cleaning => "cleaning",
+            Self::Housekeeping => "housekeeping",
+            Self::Maternity => "maternity",
+            Self::Childcare => "childcare",
+            Self::Eldercare => "eldercare",
+            Self::Repair => "repair",
+        }
+    }
+
+    /// The Chinese name.
+    pub const fn name_zh(self) -> &'static str {
+        match self {
+            Self::Cleaning => "保洁",
+            Self::Housekeeping => "家务",
+            Self::Maternity => "母婴",
+            Self::Childcare => "育儿",
+            Self::Eldercare => "养老",
+            Self::Repair => "维修",
+        }
+    }
+
+    /// The English name.
+    pub const fn name_en(self) -> &'static str {
+        match self {
+            Self::Cleaning => "cleaning",
+            Self::Housekeeping => "housekeeping",
+            Self::Maternity => "maternity care",
+            Self::Childcare => "childcare",
+            Self::Eldercare => "elder care",
+            Self::Repair => "repair and installation",
+        }
+    }
+}
+
 impl FromStr for Category {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "cleaning" => Self::Cleaning,
-            "housekeeping" => Self::Housekeeping,
-            "maternity" => Self::Maternity,
-            "childcare" => Self::Childcare,
-            "eldercare" => Self::Eldercare,
-            "repair" => Self::Repair,
-            _ => return Err(()),
-        })
+        Self::ALL.into_iter().find(|c| c.key() == s).ok_or(())
     }
 }
 
@@ -165,6 +205,26 @@ pub enum PricingUnit {
 }
 
 impl PricingUnit {
+    /// Every unit.
+    pub const ALL: [PricingUnit; 5] = [
+        PricingUnit::Hour,
+        PricingUnit::Visit,
+        PricingUnit::Day,
+        PricingUnit::Month,
+        PricingUnit::Sqm,
+    ];
+
+    /// The unit's name in the catalogue file and the API (`hour`, …, `sqm`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Visit => "visit",
+            Self::Day => "day",
+            Self::Month => "month",
+            Self::Sqm => "sqm",
+        }
+    }
+
     /// The largest quantity one order may ask for in this unit (bad-input guard).
     pub const fn max_quantity(self) -> u32 {
         match self {
@@ -181,14 +241,7 @@ impl FromStr for PricingUnit {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "hour" => Self::Hour,
-            "visit" => Self::Visit,
-            "day" => Self::Day,
-            "month" => Self::Month,
-            "sqm" => Self::Sqm,
-            _ => return Err(()),
-        })
+        Self::ALL.into_iter().find(|u| u.as_str() == s).ok_or(())
     }
 }
 
@@ -296,6 +349,19 @@ impl Catalog {
     /// All service types, in file order.
     pub fn services(&self) -> &[ServiceType] {
         &self.services
+    }
+
+    /// The skill vocabulary: every skill certificate kind some service requires, sorted and
+    /// without repeats.
+    pub fn skills(&self) -> Vec<SkillKind> {
+        let mut skills: Vec<SkillKind> = self
+            .services
+            .iter()
+            .flat_map(|s| s.certificates.iter().cloned())
+            .collect();
+        skills.sort();
+        skills.dedup();
+        skills
     }
 
     /// The service type with this code.
@@ -435,6 +501,26 @@ mod tests {
             Catalog::parse(short),
             Err(DomainError::CatalogInvalid { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn vocabularies_round_trip_and_skills_are_the_required_certificates() {
+        for category in Category::ALL {
+            assert_eq!(category.key().parse(), Ok(category));
+        }
+        for unit in PricingUnit::ALL {
+            assert_eq!(unit.as_str().parse(), Ok(unit));
+            assert_eq!(
+                serde_json::to_value(unit).unwrap(),
+                serde_json::Value::from(unit.as_str())
+            );
+        }
+        let skills = Catalog::builtin().unwrap().skills();
+        let names: Vec<&str> = skills.iter().map(SkillKind::as_str).collect();
+        assert!(names.contains(&"elder_carer"), "{names:?}");
+        assert!(names.contains(&"disinfection"), "{names:?}");
+        assert!(!names.contains(&"eldercare"), "{names:?}");
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
     }
 
     #[test]

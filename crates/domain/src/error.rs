@@ -83,7 +83,7 @@ pub enum DomainError {
     #[error("location ({lat}, {lon}) out of range")]
     InvalidLocation { lat: f64, lon: f64 },
     /// Window end not after start.
-    #[error("service window end {end} is not after start {start}")]
+    #[error("service window end {end:#} is not after start {start:#}")]
     InvalidWindow { start: Timestamp, end: Timestamp },
     /// Rating outside 1..=5.
     #[error("rating {stars} out of range 1..=5")]
@@ -107,7 +107,7 @@ pub enum DomainError {
     #[error("adjustment must not be zero")]
     ZeroAdjustment,
     /// A grab deadline outside (now, window start].
-    #[error("grab deadline {deadline} must be after now and not after the window start")]
+    #[error("grab deadline {deadline:#} must be after now and not after the window start")]
     InvalidGrabDeadline { deadline: Timestamp },
     /// A validity end not in the future (or not extending the current one).
     #[error("validity end {valid_until} is not in the future")]
@@ -159,7 +159,7 @@ pub enum DomainError {
         standing: Standing,
     },
     /// Posting for a window that already started.
-    #[error("service window start {start} is not after now {now}")]
+    #[error("service window start {start:#} is not after now {now:#}")]
     WindowInPast { start: Timestamp, now: Timestamp },
     /// The command does not fit the order's phase.
     #[error("order {order} is {phase:?}")]
@@ -183,7 +183,7 @@ pub enum DomainError {
     #[error("worker {worker} was passed over on this order")]
     WorkerPassedOver { worker: WorkerId },
     /// Offers wait for the grab pool deadline.
-    #[error("grab pool is open until {until}")]
+    #[error("grab pool is open until {until:#}")]
     GrabPoolStillOpen { until: Timestamp },
     /// The preferred worker must be offered first.
     #[error("preferred worker {preferred} must be offered first")]
@@ -210,7 +210,7 @@ pub enum DomainError {
     #[error("order {order} is not an emergency call")]
     NotAnEmergency { order: OrderId },
     /// Grabbing after the pool closed.
-    #[error("grab pool closed at {closed_at}")]
+    #[error("grab pool closed at {closed_at:#}")]
     GrabPoolClosed { closed_at: Timestamp },
     /// Every slot is taken.
     #[error("order {order} is already taken")]
@@ -228,7 +228,7 @@ pub enum DomainError {
     #[error("{open} slots are not filled yet")]
     SlotsNotFilled { open: u32 },
     /// Check-in before the allowed time.
-    #[error("check-in opens at {earliest}")]
+    #[error("check-in opens at {earliest:#}")]
     CheckInTooEarly { earliest: Timestamp },
     /// Check-in too far from the order location.
     #[error("check-in {distance_m} m from the address (at most {max_m} m)")]
@@ -252,10 +252,10 @@ pub enum DomainError {
     #[error("customer {customer} is not this order's customer")]
     NotOrderCustomer { customer: CustomerId },
     /// Reviewing after the window.
-    #[error("review window closed at {closed_at}")]
+    #[error("review window closed at {closed_at:#}")]
     ReviewWindowClosed { closed_at: Timestamp },
     /// Reporting a no-show before the grace period is over.
-    #[error("no-show can be reported from {from}")]
+    #[error("no-show can be reported from {from:#}")]
     NoShowTooEarly { from: Timestamp },
     /// Re-planning to the current number of workers.
     #[error("order already needs {workers} workers")]

@@ -884,13 +884,52 @@ fn check_text(field: &'static str, text: &str, required: bool) -> Result<(), Dom
     Ok(())
 }
 
+/// What a command says on its own, checked before the order is looked at: text lengths (and
+/// required texts), the number of distinct review tags. Bad input is INVALID_ARGUMENT whatever
+/// the order's state, so that a client fixing its request is not sent chasing a state error
+/// first (a 1 MB review text on a reviewed order is `text` too long, not ALREADY_REVIEWED).
+fn check_input(command: &OrderCommand) -> Result<(), DomainError> {
+    match command {
+        OrderCommand::Review { tags, text, .. } => {
+            let mut distinct: Vec<&ReviewTag> = Vec::with_capacity(tags.len().min(64));
+            for tag in tags {
+                if !distinct.contains(&tag) {
+                    distinct.push(tag);
+                    if distinct.len() > MAX_REVIEW_TAGS {
+                        return Err(DomainError::TooManyTags {
+                            max: MAX_REVIEW_TAGS,
+                        });
+                    }
+                }
+            }
+            check_text("text", text, false)
+        }
+        OrderCommand::Cancel { reason, .. }
+        | OrderCommand::SkipPreferred { reason }
+        | OrderCommand::RaiseDispute { reason, .. } => check_text("reason", reason, true),
+        OrderCommand::FileComplaint { text, .. } => check_text("text", text, true),
+        OrderCommand::ResolveDispute { outcome, .. } => check_text("note", &outcome.note, true),
+        _ => Ok(()),
+    }
+}
+
 /// Decides what happens when `command` meets the order in `state` at `now`: the events to
 /// append, or the precise reason nothing may happen.
+///
+/// Checks run in one order, so that the first error a caller sees is the one to fix first:
+/// 1. what the command says on its own (text lengths, tag counts: INVALID_ARGUMENT), before
+///    the order is looked at;
+/// 2. whether the order exists (NOT_FOUND) or, for a post, is new;
+/// 3. for a post, the values only the terms or the clock can judge (workers, window, grab
+///    deadline, quantity), then the customer's standing;
+/// 4. the order's phase, then who is asking (the order's customer, a worker on it), then
+///    time windows and the rest of the state.
 pub fn decide(
     state: &OrderState,
     command: OrderCommand,
     now: Timestamp,
 ) -> Result<Vec<OrderEvent>, DomainError> {
+    check_input(&command)?;
     let Some(order) = &state.order else {
         return match command {
             OrderCommand::Post(post) => post_order(*post, now),
@@ -969,15 +1008,6 @@ pub fn decide(
 }
 
 fn post_order(post: PostOrder, now: Timestamp) -> Result<Vec<OrderEvent>, DomainError> {
-    match post.customer_standing {
-        Standing::BlackListed | Standing::Suspended => {
-            return Err(DomainError::CustomerMayNotPost {
-                customer: post.customer,
-                standing: post.customer_standing,
-            });
-        }
-        Standing::Good | Standing::Warned | Standing::InRetraining => {}
-    }
     post.terms.validate()?;
     if post.workers == 0 || post.workers > post.terms.max_workers {
         return Err(DomainError::WorkersOutOfRange {
@@ -1006,6 +1036,15 @@ fn post_order(post: PostOrder, now: Timestamp) -> Result<Vec<OrderEvent>, Domain
     }
     let service = Catalog::builtin()?.get(&post.service)?;
     let quote = service.quote(post.quantity, post.workers)?;
+    match post.customer_standing {
+        Standing::BlackListed | Standing::Suspended => {
+            return Err(DomainError::CustomerMayNotPost {
+                customer: post.customer,
+                standing: post.customer_standing,
+            });
+        }
+        Standing::Good | Standing::Warned | Standing::InRetraining => {}
+    }
     Ok(vec![OrderEvent::OrderPosted {
         order_id: post.order_id,
         customer: post.customer,
@@ -1045,7 +1084,6 @@ fn skip_preferred(
     now: Timestamp,
 ) -> Result<Vec<OrderEvent>, DomainError> {
     order.require_phase(&[OrderPhase::Open, OrderPhase::InService])?;
-    check_text("reason", &reason, true)?;
     match order.dispatch {
         DispatchMode::Preferred { worker } if !order.preferred_offered => {
             Ok(vec![OrderEvent::PreferredWorkerSkipped {
@@ -1264,6 +1302,17 @@ fn complete(
     Ok(events)
 }
 
+/// The tags without repeats, in first-seen order.
+fn distinct_tags(tags: &mut Vec<ReviewTag>) -> Vec<ReviewTag> {
+    let mut unique = Vec::with_capacity(tags.len());
+    for tag in tags.drain(..) {
+        if !unique.contains(&tag) {
+            unique.push(tag);
+        }
+    }
+    unique
+}
+
 fn review(
     order: &Order,
     customer: CustomerId,
@@ -1292,18 +1341,8 @@ fn review(
             closed_at: closes_at,
         });
     }
-    let mut unique = Vec::with_capacity(tags.len());
-    for tag in tags.drain(..) {
-        if !unique.contains(&tag) {
-            unique.push(tag);
-        }
-    }
-    if unique.len() > MAX_REVIEW_TAGS {
-        return Err(DomainError::TooManyTags {
-            max: MAX_REVIEW_TAGS,
-        });
-    }
-    check_text("text", &text, false)?;
+    // The tag count and the text were checked before the order was looked at (check_input).
+    let unique = distinct_tags(&mut tags);
     Ok(vec![OrderEvent::OrderReviewed {
         customer,
         stars,
@@ -1320,7 +1359,6 @@ fn cancel(
     reason: String,
     now: Timestamp,
 ) -> Result<Vec<OrderEvent>, DomainError> {
-    check_text("reason", &reason, true)?;
     order.require_phase(&[OrderPhase::Open])?;
     let notice = order.window.start.minutes_since(now);
     match by {
@@ -1495,7 +1533,6 @@ fn raise_dispute(
     reason: String,
     now: Timestamp,
 ) -> Result<Vec<OrderEvent>, DomainError> {
-    check_text("reason", &reason, true)?;
     party_on_order(order, by)?;
     let charged = matches!(
         order.phase,
@@ -1556,7 +1593,6 @@ fn resolve_dispute(
             dispute: dispute_id,
         });
     }
-    check_text("note", &outcome.note, true)?;
     outcome.compensation.non_negative("compensation")?;
     check_refund(order, outcome.refund)?;
     match outcome.fault {
@@ -1583,7 +1619,6 @@ fn file_complaint(
     if customer != order.customer {
         return Err(DomainError::NotOrderCustomer { customer });
     }
-    check_text("text", &text, true)?;
     if !order
         .assignments()
         .any(|(_, a)| a.worker == against && a.checked_in.is_some())

@@ -56,9 +56,45 @@ impl Timestamp {
     }
 }
 
+/// China Standard Time (Asia/Shanghai), UTC+08:00 all year: China has kept no daylight saving
+/// time since 1991, so a fixed offset is exact for every instant an order can have.
+const SHANGHAI_OFFSET_SECONDS: i32 = 8 * 3_600;
+
+impl Timestamp {
+    /// The instant as chrono's UTC date-time, if chrono can represent it (years -262143 to
+    /// 262142; every instant a validated request can carry is within).
+    pub fn to_utc(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::from_timestamp_millis(self.0)
+    }
+}
+
+/// RFC 3339 in UTC (`2027-01-15T08:00:00Z`, milliseconds only when there are some). The
+/// alternate form (`{:#}`) adds the same instant in China time, for messages about service
+/// windows: `2027-01-15T08:00:00Z (2027-01-15T16:00:00+08:00 Asia/Shanghai)`. An instant
+/// beyond chrono's range shows as its raw milliseconds.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}ms", self.0)
+        use chrono::SecondsFormat;
+        let Some(utc) = self.to_utc() else {
+            return write!(f, "{} ms since the unix epoch", self.0);
+        };
+        let precision = if self.0.rem_euclid(1_000) == 0 {
+            SecondsFormat::Secs
+        } else {
+            SecondsFormat::Millis
+        };
+        f.write_str(&utc.to_rfc3339_opts(precision, true))?;
+        if f.alternate()
+            && let Some(offset) = chrono::FixedOffset::east_opt(SHANGHAI_OFFSET_SECONDS)
+        {
+            let local = utc.with_timezone(&offset);
+            write!(
+                f,
+                " ({} Asia/Shanghai)",
+                local.to_rfc3339_opts(precision, false)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -81,5 +117,21 @@ mod tests {
         assert_eq!(Timestamp(i64::MAX).plus(Minutes(1)), Timestamp(i64::MAX));
         assert_eq!(Minutes::hours(2), Minutes(120));
         assert_eq!(Minutes::days(1), Minutes(1440));
+    }
+
+    #[test]
+    fn instants_show_as_rfc3339_in_utc_and_china_time() {
+        let t = Timestamp(1_800_000_000_000);
+        assert_eq!(t.to_string(), "2027-01-15T08:00:00Z");
+        assert_eq!(
+            format!("{t:#}"),
+            "2027-01-15T08:00:00Z (2027-01-15T16:00:00+08:00 Asia/Shanghai)"
+        );
+        assert_eq!(Timestamp(1_500).to_string(), "1970-01-01T00:00:01.500Z");
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp(i64::MAX).to_string(),
+            format!("{} ms since the unix epoch", i64::MAX)
+        );
     }
 }

@@ -324,7 +324,8 @@ pub enum AdminSubcommand {
         /// What it certifies.
         #[arg(long, value_enum)]
         kind: CertificateKindArg,
-        /// The skill, for a skill certificate (`cleaning`, `eldercare`, …).
+        /// The skill, for a skill certificate: a catalogue skill name (`disinfection`,
+        /// `elder_carer`, …; `Catalog.ListServices` lists them).
         #[arg(long, default_value = "")]
         skill: String,
         /// The identity was checked in person.

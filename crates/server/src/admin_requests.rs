@@ -145,16 +145,32 @@ impl Fields {
         ))
     }
 
+    /// A WGS-84 position: each coordinate out of range is its own violation (`location.lat`,
+    /// `location.lon`), NaN included.
     fn location(&mut self, field: &str, value: Option<&pb::LatLon>) -> Option<GeoPoint> {
         let Some(p) = value else {
             return self.violation(field, "is required");
         };
+        let lat_ok = (-90.0..=90.0).contains(&p.lat);
+        let lon_ok = (-180.0..=180.0).contains(&p.lon);
+        if !lat_ok {
+            self.violation::<()>(
+                &format!("{field}.lat"),
+                format!("{} is not a WGS-84 latitude within [-90, 90]", p.lat),
+            );
+        }
+        if !lon_ok {
+            self.violation::<()>(
+                &format!("{field}.lon"),
+                format!("{} is not a WGS-84 longitude within [-180, 180]", p.lon),
+            );
+        }
+        if !(lat_ok && lon_ok) {
+            return None;
+        }
         match GeoPoint::new(p.lat, p.lon) {
             Ok(point) => Some(point),
-            Err(_) => self.violation(
-                field,
-                "must be WGS-84 degrees: lat within [-90, 90], lon within [-180, 180]",
-            ),
+            Err(e) => self.violation(field, e.to_string()),
         }
     }
 
@@ -849,7 +865,11 @@ mod tests {
             worker_id: id(2),
             company_id: String::new(),
             identity_number: "110105198001010017".into(),
-            skills: vec!["cleaning".into(), "Bad Skill".into(), "cleaning".into()],
+            skills: vec![
+                "disinfection".into(),
+                "Bad Skill".into(),
+                "disinfection".into(),
+            ],
             home: Some(pb::LatLon {
                 lat: 95.0,
                 lon: 0.0,
@@ -865,7 +885,7 @@ mod tests {
                 "identity_number",
                 "skills[1]",
                 "skills[2]",
-                "home",
+                "home.lat",
                 "reason"
             ]
         );
@@ -879,7 +899,7 @@ mod tests {
             worker_id: id(2),
             certificate_id: id(3),
             kind: pb::CertificateKind::HomeVisit as i32,
-            skill: "cleaning".into(),
+            skill: "disinfection".into(),
             identity_verified: false,
             health_check_at: ts(1_800_000_000),
             training_completed: true,

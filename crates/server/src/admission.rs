@@ -3,7 +3,7 @@
 //! ([`crate::status::overloaded`]).
 //!
 //! The classes ([`Lane`]): commands (CustomerApp, WorkerApp except WatchNotifications, Admin),
-//! queries (Queries), long-lived streams (WorkerApp.WatchNotifications and
+//! queries (Queries, Catalog), long-lived streams (WorkerApp.WatchNotifications and
 //! persistent-subscription reads, limited by count) and the EventStoreDB protocol (every other
 //! `event_store.client` call: reads, appends, subscriptions). Health, reflection and Meta have
 //! their own lane without a limit, so probes are never starved by a flood of other calls.
@@ -34,7 +34,7 @@ pub enum Lane {
     Control,
     /// CustomerApp, WorkerApp (except WatchNotifications) and Admin calls.
     Commands,
-    /// Queries calls.
+    /// Queries and Catalog calls.
     Queries,
     /// Long-lived streams: WatchNotifications, persistent-subscription reads.
     Streams,
@@ -59,7 +59,8 @@ impl Lane {
             Lane::Control
         } else if STREAMS.contains(&path) {
             Lane::Streams
-        } else if path.starts_with("/daojia.v1.Queries/") {
+        } else if path.starts_with("/daojia.v1.Queries/") || path.starts_with("/daojia.v1.Catalog/")
+        {
             Lane::Queries
         } else if path.starts_with("/event_store.client.") {
             Lane::Protocol
@@ -311,6 +312,7 @@ mod tests {
         assert_eq!(Lane::of("/daojia.v1.CustomerApp/PostOrder"), Lane::Commands);
         assert_eq!(Lane::of("/daojia.v1.Admin/SetClock"), Lane::Commands);
         assert_eq!(Lane::of("/daojia.v1.Queries/ListOrders"), Lane::Queries);
+        assert_eq!(Lane::of("/daojia.v1.Catalog/ListServices"), Lane::Queries);
         assert_eq!(
             Lane::of("/event_store.client.streams.Streams/Read"),
             Lane::Protocol

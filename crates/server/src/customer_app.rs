@@ -1,5 +1,5 @@
-//! `daojia.v1.CustomerApp`: the customer app backend posts, replans, cancels, reviews and
-//! complains about orders and reads them back. Role `customer-app` (or `admin`).
+//! `daojia.v1.CustomerApp`: the customer app backend quotes, posts, replans, cancels, reviews
+//! and complains about orders and reads them back. Role `customer-app` (or `admin`).
 //!
 //! With end-user binding (`crate::end_user`), a call may name only its household's
 //! `customer_id` and touch only its orders; `VerifyCertificate` names no household and is
@@ -15,6 +15,7 @@ use crate::end_user;
 use crate::interceptor::caller;
 use crate::min_position;
 use crate::order_commands::{self, Executed};
+use crate::order_quote;
 use crate::order_requests::{self, OrderRequest, PostOrderInput};
 use crate::order_view::order_view;
 use crate::pb;
@@ -85,6 +86,25 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let command = input.into_request(standing, self.terms.clone());
         let done = order_commands::execute(store, &self.clock, &caller, command).await?;
         Ok(Response::new(reply(done)))
+    }
+
+    async fn quote_order(
+        &self,
+        request: Request<pb::PostOrderRequest>,
+    ) -> Result<Response<pb::OrderQuote>, Status> {
+        let caller = caller(&request)?.clone();
+        caller.require(Role::CustomerApp, "quote orders")?;
+        let input = PostOrderInput::try_from(request.into_inner())?;
+        // Bound to an end user, a household quotes only for itself (its standing is read).
+        end_user::check_customer(caller.end_user, "customer_id", input.customer)
+            .map_err(ApiError::from)?;
+        let store = self.store.get()?;
+        let standing = order_commands::customer_standing(store, input.customer).await?;
+        let command = input.into_request(standing, self.terms.clone());
+        Ok(Response::new(order_quote::quote(
+            command,
+            self.clock.now(),
+        )?))
     }
 
     async fn cancel_order(

@@ -183,14 +183,32 @@ impl Fields {
         ))
     }
 
+    /// A WGS-84 position: each coordinate out of range is its own violation (`location.lat`,
+    /// `location.lon`), NaN included.
     fn location(&mut self, field: &str, value: Option<&pb::LatLon>) -> Option<GeoPoint> {
-        let p = self.required(field, value)?;
+        let Some(p) = value else {
+            return self.violation(field, "is required");
+        };
+        let lat_ok = (-90.0..=90.0).contains(&p.lat);
+        let lon_ok = (-180.0..=180.0).contains(&p.lon);
+        if !lat_ok {
+            self.violation::<()>(
+                &format!("{field}.lat"),
+                format!("{} is not a WGS-84 latitude within [-90, 90]", p.lat),
+            );
+        }
+        if !lon_ok {
+            self.violation::<()>(
+                &format!("{field}.lon"),
+                format!("{} is not a WGS-84 longitude within [-180, 180]", p.lon),
+            );
+        }
+        if !(lat_ok && lon_ok) {
+            return None;
+        }
         match GeoPoint::new(p.lat, p.lon) {
             Ok(point) => Some(point),
-            Err(_) => self.violation(
-                field,
-                "must be WGS-84 degrees: lat within [-90, 90], lon within [-180, 180]",
-            ),
+            Err(e) => self.violation(field, e.to_string()),
         }
     }
 
@@ -681,6 +699,19 @@ impl TryFrom<pb::CompleteServiceRequest> for OrderRequest {
     }
 }
 
+/// A WGS-84 position field outside the order requests (`WorkerApp.UpdateLocation`), checked as
+/// they check theirs; what is wrong is added to `bad`.
+pub fn location(
+    bad: &mut Vec<FieldViolation>,
+    field: &str,
+    value: Option<&pb::LatLon>,
+) -> Option<GeoPoint> {
+    let mut f = Fields(std::mem::take(bad));
+    let point = f.location(field, value);
+    *bad = f.0;
+    point
+}
+
 /// The order id of a `GetOrder`.
 pub fn get_order_id(r: &pb::GetOrderRequest) -> Result<OrderId, ApiError> {
     let mut f = Fields::default();
@@ -755,7 +786,7 @@ mod tests {
                 "service_code",
                 "quantity",
                 "window_end",
-                "location"
+                "location.lat"
             ]
         );
     }

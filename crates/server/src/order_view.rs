@@ -3,7 +3,7 @@
 //! consistent with the commit position they answer).
 
 use daojia_domain::order::Order;
-use daojia_domain::{OrderPhase, Timestamp};
+use daojia_domain::{OrderPhase, Quote, Timestamp};
 
 use crate::pb;
 
@@ -29,24 +29,25 @@ impl From<OrderPhase> for pb::OrderPhase {
     }
 }
 
+/// A price quote as the API shows it.
+pub fn quote_view(quote: &Quote) -> pb::Quote {
+    pb::Quote {
+        unit: quote.unit.as_str().to_owned(),
+        unit_price_fen: quote.unit_price.0,
+        quantity: quote.quantity,
+        workers: quote.workers,
+        total_fen: quote.total.0,
+    }
+}
+
 /// The view of `order` at stream revision `revision`.
 pub fn order_view(order: &Order, revision: u64) -> pb::Order {
-    let unit = serde_json::to_value(order.quote.unit)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     pb::Order {
         order_id: order.id.to_string(),
         customer_id: order.customer.to_string(),
         service_code: order.service.to_string(),
         phase: pb::OrderPhase::from(order.phase).into(),
-        quote: Some(pb::Quote {
-            unit,
-            unit_price_fen: order.quote.unit_price.0,
-            quantity: order.quote.quantity,
-            workers: order.quote.workers,
-            total_fen: order.quote.total.0,
-        }),
+        quote: Some(quote_view(&order.quote)),
         window_start: Some(timestamp(order.window.start)),
         window_end: Some(timestamp(order.window.end)),
         location: Some(pb::LatLon {

@@ -40,6 +40,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::admin::AdminService;
 use crate::admission::AdmissionLayer;
+use crate::catalog::CatalogService;
 use crate::clock::Clock;
 use crate::config::{Security, ServerConfig, StoreConfig, is_loopback};
 use crate::customer_app::CustomerAppService;
@@ -208,6 +209,7 @@ pub async fn run_with(
             ))
             .max_decoding_message_size(max_message),
         )
+        .add_service(pb::catalog_server::CatalogServer::new(CatalogService))
         .add_service(
             pb::customer_app_server::CustomerAppServer::new(CustomerAppService::new(
                 slot.clone(),
@@ -381,6 +383,7 @@ async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     for service in [
         <pb::meta_server::MetaServer<MetaService> as NamedService>::NAME,
+        <pb::catalog_server::CatalogServer<CatalogService> as NamedService>::NAME,
         <pb::customer_app_server::CustomerAppServer<CustomerAppService> as NamedService>::NAME,
         <pb::worker_app_server::WorkerAppServer<WorkerAppService> as NamedService>::NAME,
         <pb::queries_server::QueriesServer<QueriesService> as NamedService>::NAME,

@@ -49,10 +49,7 @@ pub fn set_clock(clock: &Clock, to: Option<&pb::Timestamp>) -> Result<pb::ClockR
     if to < now {
         return Err(ApiError::Precondition {
             reason: "CLOCK_BACKWARDS",
-            message: format!(
-                "the clock reads {} ms; it cannot go back to {} ms",
-                now.0, to.0
-            ),
+            message: format!("the clock reads {now}; it cannot go back to {to}"),
         });
     }
     clock.set(to);

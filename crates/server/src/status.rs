@@ -410,6 +410,7 @@ fn domain_status(e: &DomainError) -> Status {
 /// validate named fields at the boundary (`TryFrom`); this covers what only `decide` can judge
 /// (it needs the order's terms or `now`).
 fn domain_field(e: &DomainError) -> &'static str {
+    let lat_range = -90.0..=90.0;
     match e {
         DomainError::InvalidId { kind, .. } => match *kind {
             "order" => "order_id",
@@ -424,11 +425,16 @@ fn domain_field(e: &DomainError) -> &'static str {
         | DomainError::TextTooLong { field, .. } => field,
         DomainError::QuantityOutOfRange { .. } => "quantity",
         DomainError::WorkersOutOfRange { .. } => "workers",
-        DomainError::InvalidLocation { .. } => "location",
+        DomainError::InvalidLocation { lat, .. } if !lat_range.contains(lat) => "location.lat",
+        DomainError::InvalidLocation { .. } => "location.lon",
         DomainError::InvalidWindow { .. } => "window_end",
         DomainError::InvalidRating { .. } => "stars",
         DomainError::TooManyTags { .. } => "tags",
         DomainError::InvalidGrabDeadline { .. } => "grab_pool.deadline",
+        DomainError::InvalidValidity { .. } => "valid_until",
+        DomainError::ZeroAdjustment => "points",
+        DomainError::InvalidContractNumber { .. } => "contract_number",
+        DomainError::InvalidRuleSet { .. } => "rules_json",
         _ => "request",
     }
 }

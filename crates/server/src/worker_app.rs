@@ -10,7 +10,6 @@
 //! loaded once per request: a sanction recorded between loading and appending is not seen by
 //! that one decision.
 
-use daojia_domain::order::GeoPoint;
 use daojia_domain::worker;
 use daojia_domain::{DomainError, Subject, WorkerId};
 use daojia_store::Position;
@@ -26,7 +25,7 @@ use crate::locations::LiveLocations;
 use crate::notifications;
 use crate::notify_hub::{NotificationStream, NotifyHubSlot};
 use crate::order_commands;
-use crate::order_requests::{OrderRequest, TakeInput};
+use crate::order_requests::{self, OrderRequest, TakeInput};
 use crate::order_view::timestamp;
 use crate::pb;
 use crate::read_models::ReadModelsSlot;
@@ -232,19 +231,7 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
                 None
             }
         };
-        let location = match r.location {
-            None => {
-                bad.push(FieldViolation::new("location", "is required"));
-                None
-            }
-            Some(l) => match GeoPoint::new(l.lat, l.lon) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    bad.push(FieldViolation::new("location", e.to_string()));
-                    None
-                }
-            },
-        };
+        let location = order_requests::location(&mut bad, "location", r.location.as_ref());
         let (Some(worker), Some(location)) = (worker, location) else {
             return Err(ApiError::InvalidArgument(bad).into());
         };

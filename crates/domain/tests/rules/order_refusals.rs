@@ -669,6 +669,51 @@ fn review_refusals() {
 }
 
 #[test]
+fn what_a_command_says_on_its_own_is_refused_before_the_orders_state() {
+    let reviewed = OrderEvent::OrderReviewed {
+        customer: CUSTOMER,
+        stars: Stars::new(5).unwrap(),
+        tags: vec![],
+        text: String::new(),
+        workers: vec![W1],
+        at: served_at(),
+    };
+    let long = OrderCommand::Review {
+        customer: CustomerId::from_u128(0xC2),
+        stars: Stars::new(4).unwrap(),
+        tags: vec![],
+        text: "字".repeat(350_000),
+    };
+    // Already reviewed and not the order's customer, but the text is what to fix first.
+    case()
+        .given(&[served(), vec![reviewed]].concat())
+        .when(long.clone(), served_at())
+        .then_error(DomainError::TextTooLong {
+            field: "text",
+            max: 1_000,
+        });
+    // Not even posted: still the text.
+    case()
+        .when(long, served_at())
+        .then_error(DomainError::TextTooLong {
+            field: "text",
+            max: 1_000,
+        });
+    // A black-listed customer asking for too many workers hears about the workers first.
+    let cmd = daojia_domain::order::PostOrder {
+        customer_standing: Standing::BlackListed,
+        workers: 1_000,
+        ..post_command("C01", 1, DispatchMode::Platform)
+    };
+    case()
+        .when(post(cmd), T0)
+        .then_error(DomainError::WorkersOutOfRange {
+            workers: 1_000,
+            max: 20,
+        });
+}
+
+#[test]
 fn cancellation_refusals() {
     let mut started = accepted_order();
     started.push(checked_in(S0, W1, start(), 0));
