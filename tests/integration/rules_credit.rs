@@ -70,9 +70,7 @@ async fn visit(
         ))
         .await
         .unwrap();
-    platform
-        .clock
-        .set(Timestamp(start + late_min * MINUTE_MS));
+    platform.clock.set(Timestamp(start + late_min * MINUTE_MS));
     worker
         .check_in(as_(
             WORKER_TOKEN,
@@ -294,8 +292,15 @@ async fn a_late_tag_on_an_on_time_visit_deducts_nothing_and_is_kept_for_ops() {
     assert_eq!(task.order_id, id(0xB1));
     assert_eq!(task.about.as_ref().unwrap().id, NEAR.to_string());
     assert_eq!(task.kind, pb::FollowUpKind::Talk as i32);
-    let note = &task.notes.first().expect("a note of the contradiction").text;
+    let note = &task
+        .notes
+        .first()
+        .expect("a note of the contradiction")
+        .text;
     assert!(note.contains("`late`"), "{note}");
-    assert!(note.contains("checked in 0 min after the window start"), "{note}");
+    assert!(
+        note.contains("checked in 0 min after the window start"),
+        "{note}"
+    );
     platform.stop().await;
 }

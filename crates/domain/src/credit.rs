@@ -1500,7 +1500,10 @@ fn escalate(
     for v in state.violations.iter().filter(|v| {
         !v.same_occasion(order, evidence) && ladder.window.is_none_or(|w| now < v.at.plus(w))
     }) {
-        match earlier.iter_mut().find(|e| e.same_occasion(v.order, v.evidence)) {
+        match earlier
+            .iter_mut()
+            .find(|e| e.same_occasion(v.order, v.evidence))
+        {
             Some(e) if e.step < v.step => *e = v,
             Some(_) => {}
             None => earlier.push(v),

@@ -52,7 +52,6 @@ fn apply(r: &str, evidence: EventId, order: OrderId, fact: Option<VisitFact>) ->
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn adjusted(
     r: &str,
     evidence: EventId,
@@ -92,7 +91,12 @@ fn ops(reason: &str) -> SanctionCause {
 /// completed with `disinfected` tools, served.
 fn visit(late: u32, disinfected: bool) -> Vec<OrderEvent> {
     let mut h = lc::accepted_order();
-    h.push(lc::checked_in(lc::S0, W1, lc::start().plus(Minutes(late)), late));
+    h.push(lc::checked_in(
+        lc::S0,
+        W1,
+        lc::start().plus(Minutes(late)),
+        late,
+    ));
     h.push(OrderEvent::ServiceCompleted {
         slot: lc::S0,
         worker: W1,
@@ -429,12 +433,27 @@ fn ladder_third_retraining_level_violation_within_the_window_suspends() {
     );
     let tools = Some(VisitFact::ToolsNotDisinfected);
     let day = |d| T0.plus(Minutes::days(d));
-    let given = [retrained(O1, e1, 95, day(0)), retrained(O2, e2, 90, day(30))].concat();
+    let given = [
+        retrained(O1, e1, 95, day(0)),
+        retrained(O2, e2, 90, day(30)),
+    ]
+    .concat();
     case()
         .given(&given)
-        .when(apply("worker.tools_not_disinfected", e3, O3, tools), day(80))
+        .when(
+            apply("worker.tools_not_disinfected", e3, O3, tools),
+            day(80),
+        )
         .then(vec![
-            adjusted("worker.tools_not_disinfected", e3, O3, tools, -5, 85, day(80)),
+            adjusted(
+                "worker.tools_not_disinfected",
+                e3,
+                O3,
+                tools,
+                -5,
+                85,
+                day(80),
+            ),
             CreditEvent::SubjectSuspended {
                 subject: WORKER,
                 cause: cause("worker.tools_not_disinfected", e3),
@@ -444,13 +463,11 @@ fn ladder_third_retraining_level_violation_within_the_window_suspends() {
     // The second one was retraining, not suspension.
     case()
         .given(&retrained(O1, e1, 95, day(0)))
-        .when(apply("worker.tools_not_disinfected", e2, O2, tools), day(30))
-        .then(
-            retrained(O2, e2, 90, day(30))
-                .into_iter()
-                .take(2)
-                .collect(),
-        );
+        .when(
+            apply("worker.tools_not_disinfected", e2, O2, tools),
+            day(30),
+        )
+        .then(retrained(O2, e2, 90, day(30)).into_iter().take(2).collect());
 }
 
 #[test]
@@ -462,13 +479,28 @@ fn ladder_violations_older_than_the_window_do_not_escalate() {
     );
     let tools = Some(VisitFact::ToolsNotDisinfected);
     let day = |d| T0.plus(Minutes::days(d));
-    let given = [retrained(O1, e1, 95, day(0)), retrained(O2, e2, 90, day(60))].concat();
+    let given = [
+        retrained(O1, e1, 95, day(0)),
+        retrained(O2, e2, 90, day(60)),
+    ]
+    .concat();
     // Day 90: the first violation is out of the 90-day window.
     case()
         .given(&given)
-        .when(apply("worker.tools_not_disinfected", e3, O3, tools), day(90))
+        .when(
+            apply("worker.tools_not_disinfected", e3, O3, tools),
+            day(90),
+        )
         .then(vec![
-            adjusted("worker.tools_not_disinfected", e3, O3, tools, -5, 85, day(90)),
+            adjusted(
+                "worker.tools_not_disinfected",
+                e3,
+                O3,
+                tools,
+                -5,
+                85,
+                day(90),
+            ),
             CreditEvent::RetrainingRequired {
                 subject: WORKER,
                 cause: cause("worker.tools_not_disinfected", e3),
@@ -524,7 +556,10 @@ fn owed_training_is_recorded_while_suspended() {
         .then(vec![trained()]);
     let after = [given, vec![trained()]].concat();
     let state = fold(&after);
-    assert_eq!((state.standing, state.training_owed), (Standing::Suspended, false));
+    assert_eq!(
+        (state.standing, state.training_owed),
+        (Standing::Suspended, false)
+    );
     let reinstated = CreditEvent::SubjectReinstated {
         subject: WORKER,
         cause: ops("cleared"),
@@ -688,11 +723,8 @@ fn deductions_sum_over_distinct_facts_for_random_visits_and_reviews() {
                 let disinfected = rng.below(3) != 0;
                 let reviewed = rng.below(4) != 0;
                 let stars = u8::try_from(1 + rng.below(5)).unwrap();
-                let tags: Vec<ReviewTag> = TAGS
-                    .iter()
-                    .copied()
-                    .filter(|_| rng.below(2) == 0)
-                    .collect();
+                let tags: Vec<ReviewTag> =
+                    TAGS.iter().copied().filter(|_| rng.below(2) == 0).collect();
                 Plan {
                     order: OrderId::from_u128(0x1000 + u128::from(i)),
                     record: VisitRecord {
@@ -737,7 +769,12 @@ fn deductions_sum_over_distinct_facts_for_random_visits_and_reviews() {
             p.next += 1;
             let worker: WorkerId = W1;
             let event = match step {
-                0 => Some(lc::checked_in(lc::S0, worker, now, p.record.late_by.unwrap().0)),
+                0 => Some(lc::checked_in(
+                    lc::S0,
+                    worker,
+                    now,
+                    p.record.late_by.unwrap().0,
+                )),
                 1 => Some(OrderEvent::ServiceCompleted {
                     slot: lc::S0,
                     worker,
