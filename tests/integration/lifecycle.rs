@@ -304,7 +304,7 @@ pub(crate) async fn next_of(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out_of_offers() {
+async fn undisinfected_tools_send_the_worker_to_retraining_and_out_of_offers() {
     let platform = Platform::start().await;
     let mut near = platform.watch(NEAR).await;
     let mut far = platform.watch(FAR).await;
@@ -316,7 +316,7 @@ async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out
     assert_eq!(offer.slot, 0);
     assert!(offer.offer_expires_at.is_some());
 
-    // Accept, check in on time, complete with tools disinfected.
+    // Accept, check in on time, complete with tools not disinfected.
     let mut worker = platform.worker();
     worker
         .accept_offer(as_(
@@ -349,7 +349,7 @@ async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out
         .await
         .unwrap();
     platform.clock.set(Timestamp(NOW.0 + DAY_MS + 3 * HOUR_MS));
-    worker
+    let completed = worker
         .complete_service(as_(
             WORKER_TOKEN,
             pb::CompleteServiceRequest {
@@ -358,16 +358,21 @@ async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out
                 worker_id: NEAR.to_string(),
                 slot: 0,
                 checklist: Some(pb::Checklist {
-                    tools_disinfected: true,
+                    tools_disinfected: false,
                     area_tidied: true,
                     customer_confirmed: true,
                 }),
             },
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    let retraining = next_of(&mut near, "RetrainingRequired").await;
+    assert!(retraining.position > completed.commit_position);
 
-    // The customer's review tags lateness and undisinfected tools.
+    // The customer's review restates the undisinfected tools (counted once, from the
+    // checklist) and claims lateness the check-in contradicts (deducted nothing, see
+    // rules_credit.rs); the poor rating is the review's own fact.
     let reviewed = platform
         .customer()
         .review_order(as_(
@@ -387,11 +392,12 @@ async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out
         .await
         .unwrap()
         .into_inner();
-    let retraining = next_of(&mut near, "RetrainingRequired").await;
-    assert!(retraining.position > reviewed.commit_position);
+    let rating = next_of(&mut near, "CreditAdjusted").await;
+    assert!(rating.position > reviewed.commit_position);
+    assert_eq!(rating.credit_points, -2);
 
-    // CreditAdjusted events name each rule, with the review as their evidence.
-    let credit = platform.credit(NEAR, retraining.position).await;
+    // CreditAdjusted events name each rule, with its own evidence event.
+    let credit = platform.credit(NEAR, rating.position).await;
     assert_eq!(
         credit.standing,
         pb::CreditStanding::InRetraining as i32,
@@ -406,27 +412,17 @@ async fn a_review_tagged_late_and_unclean_sends_the_worker_to_retraining_and_out
     rules.sort_unstable();
     assert_eq!(
         rules,
-        [
-            "worker.poor_review",
-            "worker.review_late",
-            "worker.review_tools_not_disinfected"
-        ]
+        ["worker.poor_review", "worker.tools_not_disinfected"]
     );
-    let review_event = credit
+    let evidence: Vec<&str> = credit
         .history
         .iter()
-        .find(|h| h.event_type == "CreditAdjusted")
-        .unwrap()
-        .evidence_event_id
-        .clone();
-    assert!(
-        credit
-            .history
-            .iter()
-            .filter(|h| h.event_type == "CreditAdjusted")
-            .all(|h| h.evidence_event_id == review_event)
-    );
-    assert_eq!(credit.score, Some(100 - 2 - 2 - 5));
+        .filter(|h| h.event_type == "CreditAdjusted")
+        .map(|h| h.evidence_event_id.as_str())
+        .collect();
+    assert_eq!(evidence.len(), 2);
+    assert_ne!(evidence[0], evidence[1]);
+    assert_eq!(credit.score, Some(100 - 5 - 2));
 
     // Ops must talk to the worker about the violation (and visit both new workers).
     let open = platform

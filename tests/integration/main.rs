@@ -21,6 +21,7 @@ mod orders;
 mod orders_more;
 mod queries;
 mod restart;
+mod rules_credit;
 mod seed;
 mod server;
 mod simulate;

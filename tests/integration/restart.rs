@@ -379,7 +379,7 @@ async fn a_restart_without_the_read_models_rebuilds_every_query_from_the_log() {
         before.credit[0]
             .history
             .iter()
-            .any(|h| h.rule == "worker.review_late"),
+            .any(|h| h.rule == "worker.late_check_in"),
         "{before:#?}"
     );
     assert_eq!(

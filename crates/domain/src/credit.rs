@@ -4,6 +4,15 @@
 //! to rules; [`decide`] applies them with the sanction ladder (warning → mandatory retraining →
 //! suspension → black list), appeals and credit repair.
 //!
+//! Credit is evidence, counted once. A fact the visit records (the check-in time, the
+//! completion checklist) is a [`VisitFact`] of its order: the visit's own rule deducts it, and a
+//! review tag restating it (`late`, `tools_not_disinfected`) names the same fact, so
+//! [`decide`] refuses to count it again ([`DomainError::FactAlreadyCounted`]). A tag the record
+//! contradicts deducts nothing; [`contested_tags`] finds it for ops. The ladder counts
+//! violations per visit (one order is one violation, at its worst step) within the rule set's
+//! [`Ladder::window`], and owed training stays owed until it is recorded, whatever happens to
+//! the standing in between.
+//!
 //! Unlike the order aggregate, [`decide`] takes the rule set as a separate argument: it is data
 //! from its own stream (`creditrules-global`), not state of the subject's stream.
 
@@ -12,8 +21,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, Ineligibility};
-use crate::ids::{AppealId, CompanyId, CustomerId, EventId, WorkerId};
-use crate::order::{ComplaintOutcome, Fault, OrderEvent, Party, ReviewTag, Severity};
+use crate::ids::{AppealId, CompanyId, CustomerId, EventId, OrderId, WorkerId};
+use crate::order::{ComplaintOutcome, Fault, Order, OrderEvent, Party, ReviewTag, Severity};
 use crate::time::{Minutes, Timestamp};
 
 /// Whose credit.
@@ -227,15 +236,26 @@ pub struct CreditRule {
     pub sanction: Option<Sanction>,
 }
 
-/// How sanctions escalate: the (n+1)-th sanction at a step moves to the next step.
+/// How sanctions escalate. Violations are counted per occasion (an order, or the evidence
+/// event of a violation outside orders): the sanctions one visit earns count as one violation
+/// at the worst step asked. With `warnings_before_retraining` earlier violations of at least
+/// warning level within `window`, a new warning-level one becomes retraining; with
+/// `retrainings_before_suspension` earlier ones of at least retraining level within `window`,
+/// a new retraining-level one becomes suspension; a suspension after
+/// `suspensions_before_black_list` suspensions (since the last credit repair) becomes the
+/// black list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ladder {
-    /// Warnings tolerated before the next one becomes retraining.
+    /// Earlier warning-level violations tolerated before the next one becomes retraining.
     pub warnings_before_retraining: u32,
-    /// Retrainings tolerated before the next one becomes suspension.
+    /// Earlier retraining-level violations tolerated before the next one becomes suspension.
     pub retrainings_before_suspension: u32,
     /// Suspensions tolerated before the next one becomes the black list.
     pub suspensions_before_black_list: u32,
+    /// How far back earlier violations count for escalation; absent (rule sets published
+    /// before it existed) means every violation since the last credit repair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Minutes>,
 }
 
 /// A versioned credit rule set.
@@ -279,6 +299,9 @@ impl RuleSet {
         if self.rules.is_empty() {
             return invalid("a rule set needs rules".into());
         }
+        if self.ladder.window == Some(Minutes(0)) {
+            return invalid("ladder.window must be positive when given".into());
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             if self.rules.iter().skip(i + 1).any(|r| r.id == rule.id) {
                 return invalid(format!("duplicate rule {}", rule.id));
@@ -304,8 +327,9 @@ impl RuleSet {
 
     /// The starting table proposed in `notes/platform-policies.md` (our proposal, not a public
     /// standard): base 100, black list below 60, red list from 110 after 90 clean days, repair
-    /// after 90 clean days to 80; two warnings, then retraining, one retraining, then
-    /// suspension, one suspension, then the black list.
+    /// after 90 clean days to 80. The ladder counts violations (one per visit) within 90 days:
+    /// the third warning-level one is retraining, the third retraining-level one is
+    /// suspension; after one suspension the next is the black list.
     pub fn proposal() -> Self {
         let rule = |id: &'static str, subject, trigger, points, sanction| CreditRule {
             id: RuleId::builtin(id),
@@ -326,8 +350,9 @@ impl RuleSet {
             repair_score: 80,
             ladder: Ladder {
                 warnings_before_retraining: 2,
-                retrainings_before_suspension: 1,
+                retrainings_before_suspension: 2,
                 suspensions_before_black_list: 1,
+                window: Some(Minutes::days(90)),
             },
             rules: vec![
                 rule(
@@ -473,6 +498,76 @@ impl RuleSet {
     }
 }
 
+/// A fact a visit records about its worker, which a review tag may restate. Within a
+/// subject's credit, the fact of an order is counted at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitFact {
+    /// The check-in was late (by at least a `LateCheckIn` rule's threshold).
+    LateCheckIn,
+    /// The completion checklist says the tools were not disinfected.
+    ToolsNotDisinfected,
+}
+
+impl VisitFact {
+    /// The visit fact `tag` restates, if any.
+    pub fn restated_by(tag: ReviewTag) -> Option<Self> {
+        match tag {
+            ReviewTag::Late => Some(Self::LateCheckIn),
+            ReviewTag::ToolsNotDisinfected => Some(Self::ToolsNotDisinfected),
+            _ => None,
+        }
+    }
+}
+
+/// What an order's stream recorded about one worker's visit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VisitRecord {
+    /// The worker.
+    pub worker: WorkerId,
+    /// Lateness at check-in, once checked in.
+    pub late_by: Option<Minutes>,
+    /// The checklist's `tools_disinfected`, once completed.
+    pub tools_disinfected: Option<bool>,
+}
+
+impl VisitRecord {
+    /// The visits of `order`'s current assignments.
+    pub fn of_order(order: &Order) -> Vec<Self> {
+        order
+            .slots
+            .iter()
+            .filter_map(|(_, slot)| slot.assignment.as_ref())
+            .map(|a| Self {
+                worker: a.worker,
+                late_by: a.checked_in.map(|(_, late)| late),
+                tools_disinfected: a.completed.map(|(_, c)| c.tools_disinfected),
+            })
+            .collect()
+    }
+
+    /// Whether the record shows `fact` as `rules` counts it; `None` when it says nothing yet.
+    /// Lateness counts from the lowest `LateCheckIn` threshold (any lateness without one).
+    pub fn shows(&self, rules: &RuleSet, fact: VisitFact) -> Option<bool> {
+        match fact {
+            VisitFact::LateCheckIn => {
+                let threshold = rules
+                    .rules
+                    .iter()
+                    .filter(|r| r.subject == SubjectKind::Worker)
+                    .filter_map(|r| match r.trigger {
+                        Trigger::LateCheckIn { min_late } => Some(min_late),
+                        _ => None,
+                    })
+                    .min()
+                    .unwrap_or(Minutes(1));
+                self.late_by.map(|late| late >= threshold)
+            }
+            VisitFact::ToolsNotDisinfected => self.tools_disinfected.map(|done| !done),
+        }
+    }
+}
+
 /// A rule found to apply to a subject because of an evidence event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assessment {
@@ -482,24 +577,44 @@ pub struct Assessment {
     pub rule: RuleId,
     /// The evidence event.
     pub evidence: EventId,
+    /// The order whose event the evidence is.
+    pub order: Option<OrderId>,
+    /// The visit fact the rule counts, if it counts one.
+    pub fact: Option<VisitFact>,
 }
 
-/// The rules of `rules` that the order event `event` (stored with id `evidence`) triggers.
-pub fn assess(rules: &RuleSet, evidence: EventId, event: &OrderEvent) -> Vec<Assessment> {
+/// A review tag that the visit record contradicts (a `late` tag on an on-time check-in):
+/// it deducts nothing and is kept for ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContestedTag {
+    /// The tag.
+    pub tag: ReviewTag,
+    /// What the record says about the worker's visit.
+    pub record: VisitRecord,
+}
+
+/// The rules of `rules` that the event `event` of `order` (stored with id `evidence`)
+/// triggers. `visits` is what the order recorded about its visits: a review tag restating a
+/// recorded fact is assessed as that fact (which [`decide`] counts once), and a tag the
+/// record contradicts is not assessed at all (see [`contested_tags`]).
+pub fn assess(
+    rules: &RuleSet,
+    order: OrderId,
+    evidence: EventId,
+    event: &OrderEvent,
+    visits: &[VisitRecord],
+) -> Vec<Assessment> {
     let mut found = Vec::new();
-    let mut hit = |subject: Subject, matches: &dyn Fn(&Trigger) -> bool| {
-        for rule in rules
-            .rules
-            .iter()
-            .filter(|r| r.subject == subject.kind() && matches(&r.trigger))
-        {
-            found.push(Assessment {
-                subject,
-                rule: rule.id.clone(),
-                evidence,
-            });
-        }
+    let mut push = |subject: Subject, rule: &CreditRule, fact: Option<VisitFact>| {
+        found.push(Assessment {
+            subject,
+            rule: rule.id.clone(),
+            evidence,
+            order: Some(order),
+            fact,
+        });
     };
+    let for_kind = |kind: SubjectKind| rules.rules.iter().filter(move |r| r.subject == kind);
     match event {
         OrderEvent::OrderReviewed {
             stars,
@@ -508,53 +623,88 @@ pub fn assess(rules: &RuleSet, evidence: EventId, event: &OrderEvent) -> Vec<Ass
             ..
         } => {
             for worker in workers {
-                hit(Subject::Worker(*worker), &|t| match t {
-                    Trigger::GoodReview { min_stars } => stars.get() >= *min_stars,
-                    Trigger::PoorReview { max_stars } => stars.get() <= *max_stars,
-                    Trigger::ReviewTagged { tag } => tags.contains(tag),
-                    _ => false,
-                });
+                let record = visits.iter().find(|v| v.worker == *worker);
+                for rule in for_kind(SubjectKind::Worker) {
+                    let fact = match rule.trigger {
+                        Trigger::GoodReview { min_stars } if stars.get() >= min_stars => None,
+                        Trigger::PoorReview { max_stars } if stars.get() <= max_stars => None,
+                        Trigger::ReviewTagged { tag } if tags.contains(&tag) => {
+                            match VisitFact::restated_by(tag) {
+                                None => None,
+                                Some(fact) => match record.and_then(|r| r.shows(rules, fact)) {
+                                    // Contradicted by the record: kept for ops, not counted.
+                                    Some(false) => continue,
+                                    // Restated (or the tag is the only evidence): the fact.
+                                    Some(true) | None => Some(fact),
+                                },
+                            }
+                        }
+                        _ => continue,
+                    };
+                    push(Subject::Worker(*worker), rule, fact);
+                }
             }
         }
         OrderEvent::WorkerCheckedIn {
             worker, late_by, ..
         } => {
-            hit(
-                Subject::Worker(*worker),
-                &|t| matches!(t, Trigger::LateCheckIn { min_late } if late_by >= min_late),
-            );
+            // One lateness is one fact: only the most specific (highest threshold) rule.
+            let best = for_kind(SubjectKind::Worker)
+                .filter_map(|r| match r.trigger {
+                    Trigger::LateCheckIn { min_late } if *late_by >= min_late => {
+                        Some((min_late, r))
+                    }
+                    _ => None,
+                })
+                .max_by_key(|(m, _)| *m);
+            if let Some((_, rule)) = best {
+                push(Subject::Worker(*worker), rule, Some(VisitFact::LateCheckIn));
+            }
         }
         OrderEvent::ServiceCompleted {
             worker, checklist, ..
-        } => {
-            hit(Subject::Worker(*worker), &|t| {
-                matches!(t, Trigger::ToolsNotDisinfected) && !checklist.tools_disinfected
-            });
+        } if !checklist.tools_disinfected => {
+            for rule in for_kind(SubjectKind::Worker)
+                .filter(|r| matches!(r.trigger, Trigger::ToolsNotDisinfected))
+            {
+                push(
+                    Subject::Worker(*worker),
+                    rule,
+                    Some(VisitFact::ToolsNotDisinfected),
+                );
+            }
         }
         OrderEvent::WorkerNoShowRecorded { worker, .. } => {
-            hit(Subject::Worker(*worker), &|t| {
-                matches!(t, Trigger::WorkerNoShow)
-            });
+            for rule in
+                for_kind(SubjectKind::Worker).filter(|r| matches!(r.trigger, Trigger::WorkerNoShow))
+            {
+                push(Subject::Worker(*worker), rule, None);
+            }
         }
         OrderEvent::WorkerWithdrew { worker, notice, .. } => {
-            hit(
-                Subject::Worker(*worker),
-                &|t| matches!(t, Trigger::WorkerLateWithdrawal { max_notice } if notice < max_notice),
-            );
+            for rule in for_kind(SubjectKind::Worker).filter(|r| {
+                matches!(r.trigger, Trigger::WorkerLateWithdrawal { max_notice } if *notice < max_notice)
+            }) {
+                push(Subject::Worker(*worker), rule, None);
+            }
         }
         OrderEvent::OrderCancelled {
             by: Party::Customer(customer),
             fee,
             ..
         } if fee.0 > 0 => {
-            hit(Subject::Customer(*customer), &|t| {
-                matches!(t, Trigger::CustomerLateCancellation)
-            });
+            for rule in for_kind(SubjectKind::Customer)
+                .filter(|r| matches!(r.trigger, Trigger::CustomerLateCancellation))
+            {
+                push(Subject::Customer(*customer), rule, None);
+            }
         }
         OrderEvent::CustomerNoShowRecorded { customer, .. } => {
-            hit(Subject::Customer(*customer), &|t| {
-                matches!(t, Trigger::CustomerNoShow)
-            });
+            for rule in for_kind(SubjectKind::Customer)
+                .filter(|r| matches!(r.trigger, Trigger::CustomerNoShow))
+            {
+                push(Subject::Customer(*customer), rule, None);
+            }
         }
         OrderEvent::ComplaintResolved {
             against,
@@ -562,10 +712,7 @@ pub fn assess(rules: &RuleSet, evidence: EventId, event: &OrderEvent) -> Vec<Ass
             ..
         } => {
             // Only the most specific (highest threshold) complaint rule applies.
-            let best = rules
-                .rules
-                .iter()
-                .filter(|r| r.subject == SubjectKind::Worker)
+            let best = for_kind(SubjectKind::Worker)
                 .filter_map(|r| match r.trigger {
                     Trigger::ComplaintUpheld { min_severity } if min_severity <= *severity => {
                         Some((min_severity, r))
@@ -574,21 +721,58 @@ pub fn assess(rules: &RuleSet, evidence: EventId, event: &OrderEvent) -> Vec<Ass
                 })
                 .max_by_key(|(s, _)| *s);
             if let Some((_, rule)) = best {
-                found.push(Assessment {
-                    subject: Subject::Worker(*against),
-                    rule: rule.id.clone(),
-                    evidence,
+                push(Subject::Worker(*against), rule, None);
+            }
+        }
+        OrderEvent::DisputeResolved { outcome, .. } => {
+            let subject = match outcome.fault {
+                Fault::Worker(w) => Some(Subject::Worker(w)),
+                Fault::Customer(c) => Some(Subject::Customer(c)),
+                Fault::Nobody => None,
+            };
+            if let Some(subject) = subject {
+                for rule in for_kind(subject.kind())
+                    .filter(|r| matches!(r.trigger, Trigger::DisputeFault))
+                {
+                    push(subject, rule, None);
+                }
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+/// The tags of the review `event` that the visit record contradicts, per worker reviewed
+/// (each tag once per worker). They deduct nothing; ops follows them up.
+pub fn contested_tags(
+    rules: &RuleSet,
+    event: &OrderEvent,
+    visits: &[VisitRecord],
+) -> Vec<ContestedTag> {
+    let OrderEvent::OrderReviewed { tags, workers, .. } = event else {
+        return Vec::new();
+    };
+    let mut found: Vec<ContestedTag> = Vec::new();
+    for worker in workers {
+        let Some(record) = visits.iter().find(|v| v.worker == *worker) else {
+            continue;
+        };
+        for tag in tags {
+            let contradicted = VisitFact::restated_by(*tag)
+                .and_then(|fact| record.shows(rules, fact))
+                == Some(false);
+            if contradicted
+                && !found
+                    .iter()
+                    .any(|c| c.tag == *tag && c.record.worker == *worker)
+            {
+                found.push(ContestedTag {
+                    tag: *tag,
+                    record: *record,
                 });
             }
         }
-        OrderEvent::DisputeResolved { outcome, .. } => match outcome.fault {
-            Fault::Worker(w) => hit(Subject::Worker(w), &|t| matches!(t, Trigger::DisputeFault)),
-            Fault::Customer(c) => hit(Subject::Customer(c), &|t| {
-                matches!(t, Trigger::DisputeFault)
-            }),
-            Fault::Nobody => {}
-        },
-        _ => {}
     }
     found
 }
@@ -636,6 +820,13 @@ pub enum CreditEvent {
         score_after: i32,
         /// When.
         at: Timestamp,
+        /// The order whose event the evidence is (absent for ops adjustments and in events
+        /// recorded before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<OrderId>,
+        /// The visit fact counted, if the rule counts one (then `order` is present).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fact: Option<VisitFact>,
     },
     /// A warning was issued.
     WarningIssued {
@@ -655,7 +846,8 @@ pub enum CreditEvent {
         /// When.
         at: Timestamp,
     },
-    /// Retraining was completed; the worker is back in the pool.
+    /// The training owed was completed; a worker in retraining is back in the pool (a
+    /// suspended one stays suspended, with nothing owed once reinstated).
     TrainingCompleted {
         /// Whose.
         subject: Subject,
@@ -751,6 +943,10 @@ pub enum CreditCommand {
         rule: RuleId,
         /// Evidence event.
         evidence: EventId,
+        /// The order whose event the evidence is, if any.
+        order: Option<OrderId>,
+        /// The visit fact the rule counts, if any: counted once per order.
+        fact: Option<VisitFact>,
     },
     /// Ops adjusts the score by hand; `evidence` is the id of the ops action's event.
     AdjustManually {
@@ -761,7 +957,7 @@ pub enum CreditCommand {
         /// Evidence event.
         evidence: EventId,
     },
-    /// Record completed retraining.
+    /// Record the training owed as completed (in any standing, while training is owed).
     CompleteTraining {
         /// Course.
         course: String,
@@ -812,6 +1008,44 @@ pub struct Adjustment {
     pub evidence: EventId,
     /// Points.
     pub delta: i32,
+    /// The order of the evidence, if any.
+    pub order: Option<OrderId>,
+    /// The visit fact counted, if any.
+    pub fact: Option<VisitFact>,
+}
+
+impl From<&Assessment> for CreditCommand {
+    fn from(a: &Assessment) -> Self {
+        CreditCommand::ApplyRule {
+            rule: a.rule.clone(),
+            evidence: a.evidence,
+            order: a.order,
+            fact: a.fact,
+        }
+    }
+}
+
+/// A sanction a rule imposed, remembered for escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The order of the evidence, if any: all sanctions of one order are one violation.
+    pub order: Option<OrderId>,
+    /// The evidence (the occasion when there is no order).
+    pub evidence: EventId,
+    /// The step imposed.
+    pub step: Sanction,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl Violation {
+    fn same_occasion(&self, order: Option<OrderId>, evidence: EventId) -> bool {
+        match (self.order, order) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.evidence == evidence,
+            _ => false,
+        }
+    }
 }
 
 /// An appeal.
@@ -852,6 +1086,12 @@ pub struct CreditState {
     pub adjustments: Vec<Adjustment>,
     /// Appeals.
     pub appeals: Vec<Appeal>,
+    /// Retraining is owed (required and not yet recorded), whatever the standing.
+    pub training_owed: bool,
+    /// Evidence of the rule that made the training owed, if a rule did.
+    pub training_evidence: Option<EventId>,
+    /// Sanctions imposed by rules since the last repair, for escalation.
+    pub violations: Vec<Violation>,
 }
 
 impl CreditState {
@@ -870,6 +1110,9 @@ impl CreditState {
             sanction_evidence: None,
             adjustments: Vec::new(),
             appeals: Vec::new(),
+            training_owed: false,
+            training_evidence: None,
+            violations: Vec::new(),
         }
     }
 
@@ -901,7 +1144,12 @@ pub fn decide(
 ) -> Result<Vec<CreditEvent>, DomainError> {
     let subject = state.subject;
     match command {
-        CreditCommand::ApplyRule { rule, evidence } => {
+        CreditCommand::ApplyRule {
+            rule,
+            evidence,
+            order,
+            fact,
+        } => {
             let rule = rules.rule(&rule)?;
             if rule.subject != subject.kind() {
                 return Err(DomainError::RuleNotForSubject {
@@ -919,13 +1167,29 @@ pub fn decide(
                     evidence,
                 });
             }
+            if let (Some(o), Some(f)) = (order, fact)
+                && let Some(counted) = state
+                    .adjustments
+                    .iter()
+                    .find(|a| a.order == Some(o) && a.fact == Some(f))
+            {
+                return Err(DomainError::FactAlreadyCounted {
+                    rule: rule.id.clone(),
+                    counted_by: counted.rule.clone(),
+                    evidence: counted.evidence,
+                });
+            }
             Ok(adjust(
                 state,
                 rules,
-                rule.id.clone(),
-                evidence,
-                rule.points,
-                rule.sanction,
+                Deduction {
+                    rule: rule.id.clone(),
+                    evidence,
+                    order,
+                    fact: if order.is_some() { fact } else { None },
+                    delta: rule.points,
+                    sanction: rule.sanction,
+                },
                 now,
             ))
         }
@@ -947,16 +1211,20 @@ pub fn decide(
             Ok(adjust(
                 state,
                 rules,
-                RuleId::builtin(RuleId::OPS_MANUAL),
-                evidence,
-                points,
-                None,
+                Deduction {
+                    rule: RuleId::builtin(RuleId::OPS_MANUAL),
+                    evidence,
+                    order: None,
+                    fact: None,
+                    delta: points,
+                    sanction: None,
+                },
                 now,
             ))
         }
         CreditCommand::CompleteTraining { course } => {
             check_reason("course", &course)?;
-            if state.standing != Standing::InRetraining {
+            if !state.training_owed {
                 return Err(DomainError::NotInRetraining {
                     standing: state.standing,
                 });
@@ -1073,6 +1341,8 @@ pub fn decide(
                     delta: delta.saturating_neg(),
                     score_after,
                     at: now,
+                    order: None,
+                    fact: None,
                 });
                 if state.sanction_evidence == Some(appeal.evidence)
                     && state.standing > Standing::Good
@@ -1092,6 +1362,7 @@ pub fn decide(
                 return Err(DomainError::NothingToRepair);
             }
             if state.standing == Standing::InRetraining
+                || state.training_owed
                 || (subject.kind() == SubjectKind::Worker
                     && state.last_violation_at.is_some()
                     && !state.trained_since_violation)
@@ -1113,16 +1384,26 @@ pub fn decide(
     }
 }
 
-fn adjust(
-    state: &CreditState,
-    rules: &RuleSet,
+/// One change of score to decide, with what it counts.
+struct Deduction {
     rule: RuleId,
     evidence: EventId,
+    order: Option<OrderId>,
+    fact: Option<VisitFact>,
     delta: i32,
     sanction: Option<Sanction>,
-    now: Timestamp,
-) -> Vec<CreditEvent> {
+}
+
+fn adjust(state: &CreditState, rules: &RuleSet, d: Deduction, now: Timestamp) -> Vec<CreditEvent> {
     let subject = state.subject;
+    let Deduction {
+        rule,
+        evidence,
+        order,
+        fact,
+        delta,
+        sanction,
+    } = d;
     let score_after = state.score(rules).saturating_add(delta);
     let mut events = vec![CreditEvent::CreditAdjusted {
         subject,
@@ -1132,19 +1413,22 @@ fn adjust(
         delta,
         score_after,
         at: now,
+        order,
+        fact,
     }];
     let cause = SanctionCause::Rule { rule, evidence };
     let mut black_listed = state.standing == Standing::BlackListed;
     if !black_listed {
-        if let Some(step) = sanction.map(|s| escalate(state, rules, s)) {
+        let step = sanction.and_then(|asked| escalate(state, rules, asked, order, evidence, now));
+        if let Some(step) = step {
             let event = match step {
                 Sanction::Warning => Some(CreditEvent::WarningIssued {
                     subject,
                     cause: cause.clone(),
                     at: now,
                 }),
-                // While retraining or suspended, a further retraining-level violation only counts points.
-                Sanction::Retraining if state.standing >= Standing::InRetraining => None,
+                // Also while in retraining or suspended: the violation counts and the
+                // training is owed until recorded.
                 Sanction::Retraining => Some(CreditEvent::RetrainingRequired {
                     subject,
                     cause: cause.clone(),
@@ -1190,23 +1474,64 @@ fn adjust(
     events
 }
 
-/// The ladder step actually imposed for a rule asking for `asked`, given the history.
-fn escalate(state: &CreditState, rules: &RuleSet, asked: Sanction) -> Sanction {
+/// The ladder step actually imposed for a rule asking for `asked` on the occasion `order`
+/// (or `evidence` outside orders), given the history; `None` when this occasion was already
+/// sanctioned at that step or worse (one visit is one violation).
+fn escalate(
+    state: &CreditState,
+    rules: &RuleSet,
+    asked: Sanction,
+    order: Option<OrderId>,
+    evidence: EventId,
+    now: Timestamp,
+) -> Option<Sanction> {
     let ladder = rules.ladder;
+    let this_occasion = state
+        .violations
+        .iter()
+        .filter(|v| v.same_occasion(order, evidence))
+        .map(|v| v.step)
+        .max();
+    if this_occasion.is_some_and(|done| done >= asked) {
+        return None;
+    }
+    // Earlier occasions within the window, each at its worst step.
+    let mut earlier: Vec<&Violation> = Vec::new();
+    for v in state.violations.iter().filter(|v| {
+        !v.same_occasion(order, evidence) && ladder.window.is_none_or(|w| now < v.at.plus(w))
+    }) {
+        match earlier
+            .iter_mut()
+            .find(|e| e.same_occasion(v.order, v.evidence))
+        {
+            Some(e) if e.step < v.step => *e = v,
+            Some(_) => {}
+            None => earlier.push(v),
+        }
+    }
+    let at_least = |step: Sanction| {
+        let n = earlier.iter().filter(|v| v.step >= step).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
     let mut step = asked;
-    if step == Sanction::Warning && state.warnings >= ladder.warnings_before_retraining {
+    if step == Sanction::Warning && at_least(Sanction::Warning) >= ladder.warnings_before_retraining
+    {
         step = Sanction::Retraining;
     }
     if step == Sanction::Retraining
         && (state.subject.kind() != SubjectKind::Worker
-            || state.retrainings >= ladder.retrainings_before_suspension)
+            || at_least(Sanction::Retraining) >= ladder.retrainings_before_suspension)
     {
         step = Sanction::Suspension;
     }
     if step == Sanction::Suspension && state.suspensions >= ladder.suspensions_before_black_list {
         step = Sanction::BlackList;
     }
-    step
+    // Escalation may have reached what this occasion already got.
+    if this_occasion.is_some_and(|done| done >= step) {
+        return None;
+    }
+    Some(step)
 }
 
 /// Applies a stored credit event. Never validates.
@@ -1218,6 +1543,8 @@ pub fn evolve(mut state: CreditState, event: &CreditEvent) -> CreditState {
             delta,
             score_after,
             at,
+            order,
+            fact,
             ..
         } => {
             state.score = Some(*score_after);
@@ -1229,36 +1556,62 @@ pub fn evolve(mut state: CreditState, event: &CreditEvent) -> CreditState {
                 rule: rule.clone(),
                 evidence: *evidence,
                 delta: *delta,
+                order: *order,
+                fact: *fact,
             });
         }
-        CreditEvent::WarningIssued { cause, .. } => {
+        CreditEvent::WarningIssued { cause, at, .. } => {
             state.warnings = state.warnings.saturating_add(1);
             state.standing = state.standing.max(Standing::Warned);
+            note_violation(&mut state, cause, Sanction::Warning, *at);
             note_cause(&mut state, cause);
         }
-        CreditEvent::RetrainingRequired { cause, .. } => {
+        CreditEvent::RetrainingRequired { cause, at, .. } => {
             state.retrainings = state.retrainings.saturating_add(1);
             state.standing = state.standing.max(Standing::InRetraining);
+            state.training_owed = true;
+            state.training_evidence = match cause {
+                SanctionCause::Rule { evidence, .. } => Some(*evidence),
+                _ => None,
+            };
+            note_violation(&mut state, cause, Sanction::Retraining, *at);
             note_cause(&mut state, cause);
         }
         CreditEvent::TrainingCompleted { .. } => {
             state.trained_since_violation = true;
+            state.training_owed = false;
+            state.training_evidence = None;
             if state.standing == Standing::InRetraining {
                 state.standing = Standing::Good;
             }
         }
-        CreditEvent::SubjectSuspended { cause, .. } => {
+        CreditEvent::SubjectSuspended { cause, at, .. } => {
             state.suspensions = state.suspensions.saturating_add(1);
             state.standing = state.standing.max(Standing::Suspended);
+            note_violation(&mut state, cause, Sanction::Suspension, *at);
             note_cause(&mut state, cause);
         }
-        CreditEvent::SubjectReinstated { .. } => {
-            state.standing = Standing::Good;
+        CreditEvent::SubjectReinstated { cause, .. } => {
+            // An upheld appeal against the evidence that made training owed lifts it too;
+            // anything else leaves owed training owed (and the worker out of the pool).
+            if let SanctionCause::Appeal { appeal } = cause
+                && let Some(a) = state.appeals.iter().find(|a| a.id == *appeal)
+                && state.training_evidence == Some(a.evidence)
+            {
+                state.training_owed = false;
+                state.training_evidence = None;
+            }
+            state.standing = if state.training_owed {
+                Standing::InRetraining
+            } else {
+                Standing::Good
+            };
             state.sanction_evidence = None;
         }
-        CreditEvent::BlackListed { cause, .. } => {
+        CreditEvent::BlackListed { cause, at, .. } => {
             state.standing = Standing::BlackListed;
             state.red_listed = false;
+            note_violation(&mut state, cause, Sanction::BlackList, *at);
             note_cause(&mut state, cause);
         }
         CreditEvent::RedListed { .. } => state.red_listed = true,
@@ -1286,9 +1639,28 @@ pub fn evolve(mut state: CreditState, event: &CreditEvent) -> CreditState {
             state.retrainings = 0;
             state.suspensions = 0;
             state.sanction_evidence = None;
+            state.violations.clear();
         }
     }
     state
+}
+
+/// Remembers a sanction imposed by a rule, on the occasion of the adjustment it follows.
+fn note_violation(state: &mut CreditState, cause: &SanctionCause, step: Sanction, at: Timestamp) {
+    if let SanctionCause::Rule { rule, evidence } = cause {
+        let order = state
+            .adjustments
+            .iter()
+            .rev()
+            .find(|a| a.rule == *rule && a.evidence == *evidence)
+            .and_then(|a| a.order);
+        state.violations.push(Violation {
+            order,
+            evidence: *evidence,
+            step,
+            at,
+        });
+    }
 }
 
 fn note_cause(state: &mut CreditState, cause: &SanctionCause) {

@@ -294,8 +294,16 @@ pub enum DomainError {
     /// The same rule and evidence again.
     #[error("rule {rule} was already applied for evidence {evidence}")]
     RuleAlreadyApplied { rule: RuleId, evidence: EventId },
-    /// Recording training for a subject not in retraining.
-    #[error("not in retraining (standing {standing:?})")]
+    /// A visit fact of an order already counted (by the visit's own rule or an earlier tag):
+    /// a review tag restating it deducts nothing more.
+    #[error("rule {rule} counts a fact already counted by rule {counted_by} (evidence {evidence})")]
+    FactAlreadyCounted {
+        rule: RuleId,
+        counted_by: RuleId,
+        evidence: EventId,
+    },
+    /// Recording training for a subject that owes none.
+    #[error("no training is owed (standing {standing:?})")]
     NotInRetraining { standing: Standing },
     /// Suspending or black-listing a subject already at or past that step.
     #[error("already {standing:?}")]
@@ -535,6 +543,7 @@ impl DomainError {
             ComplaintAlreadyResolved { .. } => "COMPLAINT_ALREADY_RESOLVED",
             RuleNotForSubject { .. } => "RULE_NOT_FOR_SUBJECT",
             RuleAlreadyApplied { .. } => "RULE_ALREADY_APPLIED",
+            FactAlreadyCounted { .. } => "FACT_ALREADY_COUNTED",
             NotInRetraining { .. } => "NOT_IN_RETRAINING",
             AlreadySanctioned { .. } => "ALREADY_SANCTIONED",
             NotSuspended { .. } => "NOT_SUSPENDED",

@@ -2,16 +2,20 @@
 //! after every complaint and every violation. [`follow_up_for`] derives the task from the
 //! triggering event; the task (stream `followup-<uuid>`) stays open until ops closes it.
 //!
+//! A review tag the visit record contradicts (`late` on an on-time check-in) deducts no
+//! credit; it opens a talk instead ([`FollowUpReason::ReviewContradictsRecord`]), whose first
+//! note ([`contested_note`]) says what the tag claims and what the record shows.
+//!
 //! A worker is "new" when their home-visit certificate is issued: that is when they enter the
 //! programme. A task's id is its trigger event's id, so deriving it twice opens it once.
 
 use serde::{Deserialize, Serialize};
 
 use crate::certificates::{CertificateEvent, CertificateKind};
-use crate::credit::{CreditEvent, SanctionCause, Subject};
+use crate::credit::{ContestedTag, CreditEvent, SanctionCause, Subject, VisitFact};
 use crate::error::DomainError;
 use crate::ids::{EventId, FollowUpId, OrderId};
-use crate::order::{MAX_TEXT_CHARS, OrderEvent};
+use crate::order::{MAX_TEXT_CHARS, OrderEvent, ReviewTag};
 use crate::time::{Minutes, Timestamp};
 
 /// Visit (访) or talk (谈).
@@ -38,6 +42,9 @@ pub enum FollowUpReason {
     Violation,
     /// An emergency call nobody accepted in time: call the household now.
     Emergency,
+    /// A review tag the visit record contradicts (no credit deducted): check with the
+    /// customer and the worker, and open a dispute if the record is wrong.
+    ReviewContradictsRecord,
 }
 
 /// How soon tasks are due (configuration).
@@ -87,6 +94,9 @@ pub enum TriggerEvent<'a> {
     Credit(&'a CreditEvent),
     /// An event of a certificate registry.
     Certificate(&'a CertificateEvent),
+    /// A review of `order` with tags the visit record contradicts (from
+    /// [`crate::credit::contested_tags`]; nothing is opened when empty).
+    ContestedReview(OrderId, &'a [ContestedTag]),
 }
 
 /// The follow-up task `event` (stored with id `trigger`, at `at`) calls for, if any.
@@ -106,6 +116,12 @@ pub fn follow_up_for(
             FollowUpReason::NewWorker,
             Some(Subject::Worker(*worker)),
             None,
+        ),
+        TriggerEvent::ContestedReview(order, tags) => (
+            FollowUpKind::Talk,
+            FollowUpReason::ReviewContradictsRecord,
+            Some(Subject::Worker(tags.first()?.record.worker)),
+            Some(order),
         ),
         TriggerEvent::Order(order, OrderEvent::DisputeRaised { .. }) => (
             FollowUpKind::Visit,
@@ -169,6 +185,42 @@ pub fn follow_up_for(
         trigger,
         due_at: at.plus(within),
     })
+}
+
+/// The note recorded on a [`FollowUpReason::ReviewContradictsRecord`] task: each contested
+/// tag with what the record shows.
+pub fn contested_note(tags: &[ContestedTag]) -> String {
+    let lines: Vec<String> = tags
+        .iter()
+        .map(|c| {
+            let tag = match c.tag {
+                ReviewTag::Late => "late",
+                ReviewTag::ToolsNotDisinfected => "tools_not_disinfected",
+                ReviewTag::Careless => "careless",
+                ReviewTag::Rude => "rude",
+                ReviewTag::Excellent => "excellent",
+                ReviewTag::Punctual => "punctual",
+                ReviewTag::Professional => "professional",
+            };
+            let record = match VisitFact::restated_by(c.tag) {
+                Some(VisitFact::LateCheckIn) => match c.record.late_by {
+                    Some(late) => format!("checked in {} min after the window start", late.0),
+                    None => "no check-in recorded".to_owned(),
+                },
+                Some(VisitFact::ToolsNotDisinfected) => match c.record.tools_disinfected {
+                    Some(true) => "completion checklist: tools disinfected".to_owned(),
+                    Some(false) => "completion checklist: tools not disinfected".to_owned(),
+                    None => "no completion recorded".to_owned(),
+                },
+                None => "nothing recorded".to_owned(),
+            };
+            format!(
+                "review tag `{tag}` contradicts the record of worker {}: {record}; no credit deducted",
+                c.record.worker
+            )
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// Commands on a follow-up task (the acting ops user is recorded in event metadata).

@@ -7,7 +7,9 @@
 //! here instead of being dropped from snapshots silently.
 
 use daojia_domain::catalog::{Quote, SkillKind};
-use daojia_domain::credit::{Adjustment, Appeal, CreditState, RuleSetState};
+use daojia_domain::credit::{
+    Adjustment, Appeal, CreditState, RuleSetState, Sanction, Violation, VisitFact,
+};
 use daojia_domain::order::{
     Assignment, Checklist, Complaint, DispatchMode, Dispute, GeoPoint, Order, PendingOffer,
     ServiceWindow, Slot, SlotIndex,
@@ -85,10 +87,25 @@ struct CreditStateRepr {
     last_violation_at: Option<Timestamp>,
     trained_since_violation: bool,
     sanction_evidence: Option<EventId>,
-    /// (rule, evidence, delta)
-    adjustments: Vec<(RuleId, EventId, i32)>,
+    /// (rule, evidence, delta), then (order, fact) in snapshots that have them
+    adjustments: Vec<AdjustmentRepr>,
     /// (id, evidence, decided)
     appeals: Vec<(AppealId, EventId, bool)>,
+    /// Absent in snapshots older than owed training: then owed exactly when in retraining.
+    #[serde(default)]
+    training_owed: Option<bool>,
+    #[serde(default)]
+    training_evidence: Option<EventId>,
+    /// (order, evidence, step, at)
+    #[serde(default)]
+    violations: Vec<(Option<OrderId>, EventId, Sanction, Timestamp)>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum AdjustmentRepr {
+    WithFact(RuleId, EventId, i32, Option<OrderId>, Option<VisitFact>),
+    Plain(RuleId, EventId, i32),
 }
 
 /// `CreditState` through [`CreditStateRepr`].
@@ -109,6 +126,9 @@ pub(crate) mod credit_state {
             sanction_evidence,
             adjustments,
             appeals,
+            training_owed,
+            training_evidence,
+            violations,
         } = c.clone();
         CreditStateRepr {
             subject,
@@ -123,11 +143,17 @@ pub(crate) mod credit_state {
             sanction_evidence,
             adjustments: adjustments
                 .into_iter()
-                .map(|a| (a.rule, a.evidence, a.delta))
+                .map(|a| AdjustmentRepr::WithFact(a.rule, a.evidence, a.delta, a.order, a.fact))
                 .collect(),
             appeals: appeals
                 .into_iter()
                 .map(|a| (a.id, a.evidence, a.decided))
+                .collect(),
+            training_owed: Some(training_owed),
+            training_evidence,
+            violations: violations
+                .into_iter()
+                .map(|v| (v.order, v.evidence, v.step, v.at))
                 .collect(),
         }
         .serialize(s)
@@ -149,10 +175,21 @@ pub(crate) mod credit_state {
             adjustments: r
                 .adjustments
                 .into_iter()
-                .map(|(rule, evidence, delta)| Adjustment {
-                    rule,
-                    evidence,
-                    delta,
+                .map(|a| match a {
+                    AdjustmentRepr::WithFact(rule, evidence, delta, order, fact) => Adjustment {
+                        rule,
+                        evidence,
+                        delta,
+                        order,
+                        fact,
+                    },
+                    AdjustmentRepr::Plain(rule, evidence, delta) => Adjustment {
+                        rule,
+                        evidence,
+                        delta,
+                        order: None,
+                        fact: None,
+                    },
                 })
                 .collect(),
             appeals: r
@@ -162,6 +199,20 @@ pub(crate) mod credit_state {
                     id,
                     evidence,
                     decided,
+                })
+                .collect(),
+            training_owed: r
+                .training_owed
+                .unwrap_or(r.standing == Standing::InRetraining),
+            training_evidence: r.training_evidence,
+            violations: r
+                .violations
+                .into_iter()
+                .map(|(order, evidence, step, at)| Violation {
+                    order,
+                    evidence,
+                    step,
+                    at,
                 })
                 .collect(),
         })

@@ -198,6 +198,7 @@ pub fn follow_up(f: &OpenFollowUp) -> pb::FollowUp {
             FollowUpReason::Complaint => pb::FollowUpReason::Complaint,
             FollowUpReason::Violation => pb::FollowUpReason::Violation,
             FollowUpReason::Emergency => pb::FollowUpReason::Emergency,
+            FollowUpReason::ReviewContradictsRecord => pb::FollowUpReason::ReviewContradictsRecord,
         } as i32,
         about: task.about.map(subject),
         order_id: task.order.map(|o| o.to_string()).unwrap_or_default(),

@@ -2,10 +2,14 @@
 //! sections 2 and 3).
 //!
 //! It reads `$all` in order and, for every event that calls for it:
-//! - applies the credit rules the event triggers (`credit::assess` on order events: a review
-//!   tagged `late`, tools not disinfected, a no-show, an upheld complaint ...), appending
-//!   `CreditAdjusted` and any sanction (warning, mandatory retraining, suspension, black list)
-//!   to the subject's credit stream, under the current published rule set;
+//! - applies the credit rules the event triggers (`credit::assess` on order events: a late
+//!   check-in, tools not disinfected, a poor review, a no-show, an upheld complaint ...),
+//!   appending `CreditAdjusted` and any sanction (warning, mandatory retraining, suspension,
+//!   black list) to the subject's credit stream, under the current published rule set. For a
+//!   review it first reads the order's visit record: a tag restating a recorded fact names
+//!   that fact, which the credit decision counts once (`FACT_ALREADY_COUNTED`, logged at
+//!   debug), and a tag the record contradicts deducts nothing and opens a follow-up talk
+//!   (`REVIEW_CONTRADICTS_RECORD`) with a note of what the tag claims and the record shows;
 //! - opens the ops follow-up task (三必访四必谈) the event calls for (`followups::follow_up_for`:
 //!   every new worker, dispute, complaint and rule violation).
 //!
@@ -33,9 +37,12 @@
 
 use std::time::Duration;
 
-use daojia_domain::credit::CreditCommand;
-use daojia_domain::followups::{self, FollowUpCommand, FollowUpPolicy, TriggerEvent};
+use daojia_domain::credit::{self, CreditCommand, VisitRecord};
+use daojia_domain::followups::{
+    self, FollowUpCommand, FollowUpPolicy, FollowUpReason, TriggerEvent,
+};
 use daojia_domain::ids::CREDIT_RULES_STREAM;
+use daojia_domain::order::OrderEvent;
 use daojia_domain::{DomainError, RuleSet, Timestamp};
 use daojia_projections::decode::{self, DomainRecord, Skip};
 use daojia_store::{
@@ -49,6 +56,7 @@ use tokio::task::JoinHandle;
 use crate::admin::{self, AdminCommand, AdminRequest};
 use crate::auth::{Actor, Caller, Role};
 use crate::clock::Clock;
+use crate::order_commands::{fold_order, load_stream};
 use crate::order_requests::CommandId;
 use crate::status::ApiError;
 
@@ -298,13 +306,16 @@ fn reactions(
     event: &RecordedEvent,
     record: &DomainRecord,
     rules: Option<&RuleSet>,
+    visits: &[VisitRecord],
     now: Timestamp,
 ) -> Vec<AdminRequest> {
     let evidence = decode::event_id(event);
     let seed = evidence.uuid().as_u128();
     let mut out = Vec::new();
-    if let (DomainRecord::Order(_, order_event), Some(rules)) = (record, rules) {
-        for found in daojia_domain::credit::assess(rules, evidence, order_event) {
+    let mut contested = Vec::new();
+    if let (DomainRecord::Order(order, order_event), Some(rules)) = (record, rules) {
+        contested = credit::contested_tags(rules, order_event, visits);
+        for found in credit::assess(rules, *order, evidence, order_event, visits) {
             out.push(AdminRequest {
                 command_id: CommandId::derived(
                     seed,
@@ -315,17 +326,14 @@ fn reactions(
                     found.rule.as_str(),
                     event.event_type()
                 ),
-                command: AdminCommand::Credit(
-                    found.subject,
-                    CreditCommand::ApplyRule {
-                        rule: found.rule,
-                        evidence: found.evidence,
-                    },
-                ),
+                command: AdminCommand::Credit(found.subject, CreditCommand::from(&found)),
             });
         }
     }
     let trigger = match record {
+        DomainRecord::Order(order, _) if !contested.is_empty() => {
+            Some(TriggerEvent::ContestedReview(*order, &contested))
+        }
         DomainRecord::Order(order, e) => Some(TriggerEvent::Order(*order, e)),
         DomainRecord::Credit(e) => Some(TriggerEvent::Credit(e)),
         DomainRecord::Certificate(e) => Some(TriggerEvent::Certificate(e)),
@@ -337,8 +345,20 @@ fn reactions(
         out.push(AdminRequest {
             command_id: CommandId::derived(seed, b"follow-up"),
             reason: format!("follow-up for {} (event {evidence})", event.event_type()),
-            command: AdminCommand::FollowUp(task.id, FollowUpCommand::Open(task)),
+            command: AdminCommand::FollowUp(task.id, FollowUpCommand::Open(task.clone())),
         });
+        if task.reason == FollowUpReason::ReviewContradictsRecord {
+            out.push(AdminRequest {
+                command_id: CommandId::derived(seed, b"follow-up-note"),
+                reason: format!("review tags contradicting the record (event {evidence})"),
+                command: AdminCommand::FollowUp(
+                    task.id,
+                    FollowUpCommand::Note {
+                        text: followups::contested_note(&contested),
+                    },
+                ),
+            });
+        }
     }
     out
 }
@@ -381,12 +401,24 @@ async fn react<S: EventStore>(
             return Ok(());
         }
     };
+    // A review is judged against what the visit recorded (check-in, checklist).
+    let visits = match &record {
+        DomainRecord::Order(order, OrderEvent::OrderReviewed { .. }) => {
+            let recorded = load_stream(store, &order.stream_name()).await?;
+            fold_order(&recorded)?
+                .order
+                .as_ref()
+                .map(VisitRecord::of_order)
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     let current = match &record {
         DomainRecord::Order(..) => Some(rules.current(store).await?),
         _ => None,
     };
     // Due times count from when the server reacts, on the same clock as every command.
-    let requests = reactions(event, &record, current, clock.now());
+    let requests = reactions(event, &record, current, &visits, clock.now());
     for request in requests {
         match admin::execute(store, clock, caller, request).await {
             Ok(done) if !done.replayed => tracing::info!(
@@ -414,7 +446,9 @@ fn may_pass(error: &ApiError) -> bool {
 
 fn log_refusal(event: &RecordedEvent, refusal: &DomainError) {
     match refusal {
-        DomainError::RuleAlreadyApplied { .. } | DomainError::FollowUpAlreadyOpened { .. } => {
+        DomainError::RuleAlreadyApplied { .. }
+        | DomainError::FactAlreadyCounted { .. }
+        | DomainError::FollowUpAlreadyOpened { .. } => {
             tracing::debug!(position = event.position.0, %refusal, "already reacted");
         }
         _ => tracing::warn!(

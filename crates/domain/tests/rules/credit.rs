@@ -3,7 +3,7 @@
 
 use daojia_domain::credit::{
     self, Assessment, CreditCommand, CreditEvent, CreditState, RuleSet, RuleSetEvent, RuleSetState,
-    SanctionCause,
+    SanctionCause, VisitFact,
 };
 use daojia_domain::error::Ineligibility;
 use daojia_domain::order::{self, OrderCommand, OrderEvent, Party, PostOrder, ReviewTag, Stars};
@@ -38,6 +38,8 @@ fn apply(r: &str, evidence: EventId) -> CreditCommand {
     CreditCommand::ApplyRule {
         rule: rule(r),
         evidence,
+        order: None,
+        fact: None,
     }
 }
 
@@ -56,6 +58,8 @@ fn adjusted(
         delta,
         score_after,
         at: T0,
+        order: None,
+        fact: None,
     }
 }
 
@@ -128,7 +132,7 @@ fn invalid_rule_sets_are_refused() {
 }
 
 #[test]
-fn review_tagged_late_and_tools_not_disinfected_triggers_both_rules() {
+fn review_tags_without_a_visit_record_are_their_own_evidence_of_the_visit_facts() {
     let review = OrderEvent::OrderReviewed {
         customer: lc::CUSTOMER,
         stars: Stars::new(2).unwrap(),
@@ -137,7 +141,7 @@ fn review_tagged_late_and_tools_not_disinfected_triggers_both_rules() {
         workers: vec![W1],
         at: T0,
     };
-    let found = credit::assess(&RuleSet::proposal(), E1, &review);
+    let found = credit::assess(&RuleSet::proposal(), lc::ORDER, E1, &review, &[]);
     let ids: Vec<&str> = found.iter().map(|a| a.rule.as_str()).collect();
     assert_eq!(
         ids,
@@ -150,14 +154,23 @@ fn review_tagged_late_and_tools_not_disinfected_triggers_both_rules() {
     assert!(
         found
             .iter()
-            .all(|a| a.subject == WORKER && a.evidence == E1)
+            .all(|a| a.subject == WORKER && a.evidence == E1 && a.order == Some(lc::ORDER))
+    );
+    let facts: Vec<_> = found.iter().map(|a| a.fact).collect();
+    assert_eq!(
+        facts,
+        vec![
+            None,
+            Some(VisitFact::LateCheckIn),
+            Some(VisitFact::ToolsNotDisinfected)
+        ]
     );
 }
 
 #[test]
 fn assessment_of_lifecycle_facts() {
     let rules = RuleSet::proposal();
-    let one = |e: &OrderEvent| credit::assess(&rules, E1, e);
+    let one = |e: &OrderEvent| credit::assess(&rules, lc::ORDER, E1, e, &[]);
     let late = OrderEvent::WorkerCheckedIn {
         slot: lc::S0,
         worker: W1,
@@ -170,7 +183,9 @@ fn assessment_of_lifecycle_facts() {
         vec![Assessment {
             subject: WORKER,
             rule: rule("worker.late_check_in"),
-            evidence: E1
+            evidence: E1,
+            order: Some(lc::ORDER),
+            fact: Some(VisitFact::LateCheckIn),
         }]
     );
     let on_time = OrderEvent::WorkerCheckedIn {
@@ -206,7 +221,9 @@ fn assessment_of_lifecycle_facts() {
         vec![Assessment {
             subject: Subject::Customer(lc::CUSTOMER),
             rule: rule("customer.late_cancellation"),
-            evidence: E1
+            evidence: E1,
+            order: Some(lc::ORDER),
+            fact: None,
         }]
     );
     let free = OrderEvent::OrderCancelled {
@@ -361,58 +378,30 @@ fn training_is_only_recorded_for_workers_in_retraining() {
 }
 
 #[test]
-fn second_retraining_escalates_to_suspension_and_second_suspension_to_black_list() {
-    let first = vec![
-        adjusted(WORKER, "worker.tools_not_disinfected", E1, -5, 95),
-        CreditEvent::RetrainingRequired {
+fn a_suspension_after_a_suspension_black_lists() {
+    let suspended = vec![
+        adjusted(WORKER, "worker.complaint_severe", E1, -20, 80),
+        CreditEvent::SubjectSuspended {
             subject: WORKER,
-            cause: cause("worker.tools_not_disinfected", E1),
+            cause: cause("worker.complaint_severe", E1),
             at: T0,
         },
-        CreditEvent::TrainingCompleted {
+        CreditEvent::SubjectReinstated {
             subject: WORKER,
-            course: "hygiene".into(),
+            cause: SanctionCause::Ops {
+                reason: "served".into(),
+            },
             at: T0,
         },
     ];
     case(WORKER)
-        .given(&first)
-        .when(apply("worker.tools_not_disinfected", E2), T0)
+        .given(&suspended)
+        .when(apply("worker.complaint_severe", E2), T0)
         .then(vec![
-            adjusted(WORKER, "worker.tools_not_disinfected", E2, -5, 90),
-            CreditEvent::SubjectSuspended {
-                subject: WORKER,
-                cause: cause("worker.tools_not_disinfected", E2),
-                at: T0,
-            },
-        ]);
-    let second = [
-        first,
-        vec![
-            adjusted(WORKER, "worker.tools_not_disinfected", E2, -5, 90),
-            CreditEvent::SubjectSuspended {
-                subject: WORKER,
-                cause: cause("worker.tools_not_disinfected", E2),
-                at: T0,
-            },
-            CreditEvent::SubjectReinstated {
-                subject: WORKER,
-                cause: SanctionCause::Ops {
-                    reason: "served".into(),
-                },
-                at: T0,
-            },
-        ],
-    ]
-    .concat();
-    case(WORKER)
-        .given(&second)
-        .when(apply("worker.tools_not_disinfected", E3), T0)
-        .then(vec![
-            adjusted(WORKER, "worker.tools_not_disinfected", E3, -5, 85),
+            adjusted(WORKER, "worker.complaint_severe", E2, -20, 60),
             CreditEvent::BlackListed {
                 subject: WORKER,
-                cause: cause("worker.tools_not_disinfected", E3),
+                cause: cause("worker.complaint_severe", E2),
                 at: T0,
             },
         ]);
@@ -816,6 +805,8 @@ fn red_list_after_a_clean_period_and_off_it_on_a_violation() {
             delta: 1,
             score_after: 114,
             at: T0.plus(Minutes::days(1)),
+            order: None,
+            fact: None,
         }]);
 }
 

@@ -66,6 +66,8 @@ fn credit_events_and_rule_sets_round_trip() {
         delta: -2,
         score_after: 98,
         at: T0,
+        order: Some(lc::ORDER),
+        fact: Some(daojia_domain::credit::VisitFact::LateCheckIn),
     };
     let warned = CreditEvent::WarningIssued {
         subject: Subject::Worker(lc::W1),

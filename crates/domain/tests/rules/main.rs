@@ -2,6 +2,7 @@
 
 mod certificates;
 mod credit;
+mod credit_evidence;
 mod events;
 mod followups;
 mod framework;

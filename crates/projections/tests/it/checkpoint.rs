@@ -68,6 +68,8 @@ async fn history(world: &mut World) -> Position {
             CreditCommand::ApplyRule {
                 rule: RuleId::new("worker.late_check_in").unwrap(),
                 evidence,
+                order: None,
+                fact: None,
             },
             T0.plus(Minutes::days(2)),
         )

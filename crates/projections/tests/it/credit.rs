@@ -24,6 +24,8 @@ async fn scores_history_and_red_and_black_lists() {
                 CreditCommand::ApplyRule {
                     rule: rule.clone(),
                     evidence,
+                    order: None,
+                    fact: None,
                 },
                 T0.plus(Minutes(i)),
             )

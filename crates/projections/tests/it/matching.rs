@@ -151,6 +151,8 @@ async fn candidates_pass_standing_certificate_contract_and_booking_filters() {
             CreditCommand::ApplyRule {
                 rule: RuleId::new("worker.tools_not_disinfected").unwrap(),
                 evidence,
+                order: None,
+                fact: None,
             },
             T0,
         )

@@ -177,6 +177,8 @@ async fn every_read_model_rebuilds_to_the_same_state() {
             CreditCommand::ApplyRule {
                 rule: RuleId::new("worker.late_check_in").unwrap(),
                 evidence,
+                order: None,
+                fact: None,
             },
             T0.plus(Minutes::days(2)),
         )

@@ -55,7 +55,12 @@ async fn profile_has_company_certificates_standing_and_schedule() {
     let last = world
         .credit(
             Subject::Worker(w),
-            CreditCommand::ApplyRule { rule, evidence },
+            CreditCommand::ApplyRule {
+                rule,
+                evidence,
+                order: None,
+                fact: None,
+            },
             later,
         )
         .await;
