@@ -1,7 +1,7 @@
 //! `daojia.v1.CustomerApp`: the customer app backend posts, replans, cancels, reviews and
 //! complains about orders and reads them back. Role `customer-app` (or `admin`).
 
-use daojia_domain::{DomainError, OrderTerms, Subject};
+use daojia_domain::{OrderTerms, Subject};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
@@ -163,12 +163,12 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let query = request.into_inner();
         let order_id = order_requests::get_order_id(&query)?;
         let store = self.store.get()?;
-        min_position::wait_for(store, query.min_position).await?;
+        min_position::check(store, query.min_position).await?;
         let recorded = order_commands::load_stream(store, &order_id.stream_name()).await?;
         let state = order_commands::fold_order(&recorded)?;
         match (state.order, recorded.last()) {
             (Some(order), Some(last)) => Ok(Response::new(order_view(&order, last.revision.0))),
-            _ => Err(ApiError::from(DomainError::OrderNotPosted).into()),
+            _ => Err(ApiError::not_found("order", order_id, "ORDER_NOT_FOUND").into()),
         }
     }
 }

@@ -227,6 +227,7 @@ pub async fn run_with(
         )
         .add_service(
             pb::queries_server::QueriesServer::new(QueriesService::new(
+                slot.clone(),
                 reads.clone(),
                 config.clock.clone(),
                 config.query_wait,
