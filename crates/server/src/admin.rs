@@ -23,9 +23,9 @@ use daojia_domain::credit::{self, CreditEvent, CreditState, RuleSetEvent, RuleSe
 use daojia_domain::events::{self, DomainEvent};
 use daojia_domain::followups::{self, FollowUpEvent, FollowUpState};
 use daojia_domain::ids::CREDIT_RULES_STREAM;
-use daojia_domain::order;
 use daojia_domain::worker::{self, Worker, WorkerEvent, WorkerState};
 use daojia_domain::{DomainError, RuleSet, Subject, WorkerId};
+use daojia_domain::{OrderCommand, order};
 use daojia_store::{
     EventStore, ExpectedRevision, Position, ProposedEvent, RecordedEvent, Revision, StoreError,
 };
@@ -38,6 +38,7 @@ pub use crate::admin_requests::{AdminCommand, AdminRequest, CertificateAction};
 use crate::auth::{Caller, Role};
 use crate::clock::Clock;
 use crate::interceptor::caller;
+use crate::limits::Limits;
 use crate::order_commands::{MAX_ATTEMPTS, decode, event_id, fold_order, load_stream};
 use crate::order_requests::CommandId;
 use crate::pb;
@@ -55,17 +56,26 @@ pub struct AdminService {
     reads: ReadModelsSlot,
     clock: Clock,
     progress: Progress,
+    limits: Limits,
 }
 
 impl AdminService {
-    /// A service over `store`, deciding with `clock`; `reads` is the projector that
-    /// RebuildProjection rebuilds, `progress` where WaitSettled watches the background tasks.
-    pub fn new(store: StoreSlot, reads: ReadModelsSlot, clock: Clock, progress: Progress) -> Self {
+    /// A service over `store`, deciding with `clock` and bounding figures by `limits`; `reads`
+    /// is the projector that RebuildProjection rebuilds (and that knows companies and
+    /// customers), `progress` where WaitSettled watches the background tasks.
+    pub fn new(
+        store: StoreSlot,
+        reads: ReadModelsSlot,
+        clock: Clock,
+        progress: Progress,
+        limits: Limits,
+    ) -> Self {
         AdminService {
             store,
             reads,
             clock,
             progress,
+            limits,
         }
     }
 
@@ -86,8 +96,22 @@ impl AdminService {
         // Ops commands name their subject by hand, so it is checked first; the reactor's
         // reactions and the customer's appeals (which also run through `execute`) name
         // subjects taken from stored events.
-        if let AdminCommand::Credit(subject, _) = &command.command {
-            check_subject(store, &self.reads, *subject).await?;
+        match &command.command {
+            AdminCommand::Credit(subject, _) => {
+                check_subject(store, &self.reads, *subject).await?;
+            }
+            AdminCommand::Order(order, OrderCommand::ResolveDispute { outcome, .. }) => {
+                let state = fold_order(&load_stream(store, &order.stream_name()).await?)?;
+                let Some(posted) = state.order else {
+                    return Err(ApiError::not_found("order", order, "ORDER_NOT_FOUND").into());
+                };
+                self.limits.check_settlement(
+                    outcome.refund,
+                    outcome.compensation,
+                    posted.paid(),
+                )?;
+            }
+            _ => {}
         }
         let done = execute(store, &self.clock, &caller, command).await?;
         Ok(Response::new(pb::AdminReply {

@@ -1,6 +1,7 @@
 //! `daojia.v1.CustomerApp`: the customer app backend posts, replans, cancels, reviews and
 //! complains about orders and reads them back. Role `customer-app` (or `admin`).
 
+use daojia_domain::catalog::Catalog;
 use daojia_domain::{OrderTerms, Subject};
 use tonic::{Request, Response, Status};
 
@@ -8,6 +9,7 @@ use crate::auth::Role;
 use crate::clock::Clock;
 use crate::door;
 use crate::interceptor::caller;
+use crate::limits::Limits;
 use crate::min_position;
 use crate::order_commands::{self, Executed};
 use crate::order_requests::{self, OrderRequest, PostOrderInput};
@@ -22,15 +24,18 @@ pub struct CustomerAppService {
     store: StoreSlot,
     clock: Clock,
     terms: OrderTerms,
+    limits: Limits,
 }
 
 impl CustomerAppService {
-    /// A service over `store`, deciding with `clock` and posting orders under `terms`.
-    pub fn new(store: StoreSlot, clock: Clock, terms: OrderTerms) -> Self {
+    /// A service over `store`, deciding with `clock` and posting orders under `terms` with
+    /// windows within `limits`.
+    pub fn new(store: StoreSlot, clock: Clock, terms: OrderTerms, limits: Limits) -> Self {
         CustomerAppService {
             store,
             clock,
             terms,
+            limits,
         }
     }
 
@@ -75,6 +80,12 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let caller = caller(&request)?.clone();
         caller.require(Role::CustomerApp, "post orders")?;
         let input = PostOrderInput::try_from(request.into_inner())?;
+        // The window's bounds depend on now and on the service's category; an unknown service
+        // is left to the domain (NOT_FOUND UNKNOWN_SERVICE).
+        if let Ok(service) = Catalog::builtin().and_then(|c| c.get(&input.service)) {
+            self.limits
+                .check_window(input.window, service.category, self.clock.now())?;
+        }
         let store = self.store.get()?;
         let standing = order_commands::customer_standing(store, input.customer).await?;
         let command = input.into_request(standing, self.terms.clone());

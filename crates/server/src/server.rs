@@ -212,6 +212,7 @@ pub async fn run_with(
                 slot.clone(),
                 config.clock.clone(),
                 OrderTerms::default(),
+                config.limits,
             ))
             .max_decoding_message_size(max_message),
         )
@@ -240,6 +241,7 @@ pub async fn run_with(
                 reads.clone(),
                 config.clock.clone(),
                 progress.clone(),
+                config.limits,
             ))
             .max_decoding_message_size(max_message),
         )
