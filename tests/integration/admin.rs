@@ -236,6 +236,11 @@ fn error_reason(status: &tonic::Status) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_black_listed_by_ops_cannot_post() {
     let server = QueryServer::start().await;
+    // Ops black-list customers daojia knows: one who posted before.
+    CustomerAppClient::new(server.channel.clone())
+        .post_order(as_(CUSTOMER_TOKEN, post_request(0xC7, 0x76)))
+        .await
+        .unwrap();
     admin(&server)
         .black_list(as_(
             OPS_TOKEN,

@@ -19,6 +19,7 @@ mod orders;
 mod orders_more;
 mod queries;
 mod restart;
+mod rules_ops;
 mod seed;
 mod server;
 mod simulate;
