@@ -717,10 +717,10 @@ fn table() -> Vec<Row> {
             None,
         ),
         row(
-            "a window starting in year 9999 and lasting 400 days",
+            "a window starting in year 2100 and lasting 400 days",
             Call::Post(pb::PostOrderRequest {
-                window_start: at(253_370_764_800_000),
-                window_end: at(253_370_764_800_000 + 400 * DAY_MS),
+                window_start: at(4_102_444_800_000),
+                window_end: at(4_102_444_800_000 + 400 * DAY_MS),
                 ..post()
             }),
             InvalidArgument,

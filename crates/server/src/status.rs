@@ -325,9 +325,14 @@ fn domain_status(e: &DomainError) -> Status {
         }
         ErrorKind::NotFound => {
             let (kind, id) = domain_resource(e);
-            let mut details = ErrorDetails::with_resource_info(kind, id, "", e.to_string());
+            let message = if kind.is_empty() || id.is_empty() {
+                e.to_string()
+            } else {
+                format!("{kind}:{id} not found")
+            };
+            let mut details = ErrorDetails::with_resource_info(kind, id, "", message.clone());
             details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-            Status::with_error_details(Code::NotFound, e.to_string(), details)
+            Status::with_error_details(Code::NotFound, message, details)
         }
         ErrorKind::Internal => internal(e),
     }
