@@ -23,6 +23,9 @@ const ORDER: u128 = 0x0A;
 /// Nobody: no registration, no order, no event names it.
 const STRANGER: u128 = 0x5757;
 
+/// What an admin command answers.
+type Reply = Result<tonic::Response<pb::AdminReply>, Status>;
+
 fn admin(server: &QueryServer) -> AdminClient<Channel> {
     AdminClient::new(server.channel.clone())
 }
@@ -114,7 +117,7 @@ async fn ops_commands_on_unknown_subjects_are_not_found_and_append_nothing() {
     let mut a = admin(&server);
     let cid = |n: u128| id(0xF000 + n);
 
-    let refusals: Vec<(&str, &str, Result<tonic::Response<pb::AdminReply>, Status>)> = vec![
+    let refusals: Vec<(&str, &str, Reply)> = vec![
         (
             "suspend",
             "worker",
