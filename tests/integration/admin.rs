@@ -25,6 +25,32 @@ fn suspend(command: u128, worker: u128, reason: &str) -> pb::SuspendWorkerReques
     }
 }
 
+/// Registers `worker` (ops commands act on registered workers only); returns the commit
+/// position.
+async fn register(server: &QueryServer, worker: u128) -> u64 {
+    admin(server)
+        .register_worker(as_(
+            OPS_TOKEN,
+            pb::RegisterWorkerRequest {
+                command_id: id(0x7000 + worker),
+                worker_id: id(worker),
+                company_id: id(0xCC),
+                identity_number: "110105198001010016".into(),
+                skills: vec![],
+                home: Some(pb::LatLon {
+                    lat: 27.95,
+                    lon: 116.36,
+                }),
+                registry_id: id(0x4E6),
+                reason: "onboarded".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .commit_position
+}
+
 async fn credit(server: &QueryServer, worker: u128, min_position: u64) -> pb::CreditReply {
     server
         .queries()
@@ -48,6 +74,7 @@ async fn credit(server: &QueryServer, worker: u128, min_position: u64) -> pb::Cr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspension_shows_in_the_credit_standing_and_a_retry_appends_nothing() {
     let server = QueryServer::start().await;
+    register(&server, 0x51).await;
     let first = admin(&server)
         .suspend_worker(as_(OPS_TOKEN, suspend(0xA1, 0x51, "fraud reported")))
         .await
@@ -99,6 +126,7 @@ async fn a_suspension_shows_in_the_credit_standing_and_a_retry_appends_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_adjustment_changes_the_score_once() {
     let server = QueryServer::start().await;
+    register(&server, 0x52).await;
     let request = pb::AdjustCreditRequest {
         command_id: id(0xB1),
         subject: Some(pb::CreditSubject {
@@ -128,12 +156,13 @@ async fn a_manual_adjustment_changes_the_score_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_calls_without_the_ops_role_are_permission_denied() {
     let server = QueryServer::start().await;
+    let registered = register(&server, 0x53).await;
     let status = admin(&server)
         .suspend_worker(as_(CUSTOMER_TOKEN, suspend(0xC1, 0x53, "no")))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    let reply = credit(&server, 0x53, 0).await;
+    let reply = credit(&server, 0x53, registered).await;
     assert!(reply.history.is_empty(), "nothing appended");
     server.stop().await;
 }
@@ -165,6 +194,7 @@ async fn cli(server: &QueryServer, args: &[&str]) -> Result<String, CliError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_suspends_prints_a_table_and_answers_json() {
     let server = QueryServer::start().await;
+    register(&server, 0x55).await;
     let worker = id(0x55);
     let table = cli(
         &server,
@@ -236,6 +266,11 @@ fn error_reason(status: &tonic::Status) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_black_listed_by_ops_cannot_post() {
     let server = QueryServer::start().await;
+    // Ops black-list customers daojia knows: one who posted before.
+    CustomerAppClient::new(server.channel.clone())
+        .post_order(as_(CUSTOMER_TOKEN, post_request(0xC7, 0x76)))
+        .await
+        .unwrap();
     admin(&server)
         .black_list(as_(
             OPS_TOKEN,
@@ -262,6 +297,7 @@ async fn a_customer_black_listed_by_ops_cannot_post() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_training_and_follow_up_commands_carry_their_reason_codes() {
     let server = QueryServer::start().await;
+    let registered = register(&server, 0x56).await;
     let status = admin(&server)
         .record_training_completed(as_(
             OPS_TOKEN,
@@ -291,7 +327,7 @@ async fn refused_training_and_follow_up_commands_carry_their_reason_codes() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert_eq!(error_reason(&status), "FOLLOW_UP_NOT_FOUND");
-    let reply = credit(&server, 0x56, 0).await;
+    let reply = credit(&server, 0x56, registered).await;
     assert!(reply.history.is_empty(), "nothing appended");
     server.stop().await;
 }

@@ -22,6 +22,7 @@ mod orders_more;
 mod queries;
 mod restart;
 mod rules_credit;
+mod rules_ops;
 mod seed;
 mod server;
 mod simulate;

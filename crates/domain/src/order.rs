@@ -826,7 +826,9 @@ impl Order {
             .count()
     }
 
-    fn paid(&self) -> Fen {
+    /// What the customer paid: the fee charged for a cancelled order or a customer no-show,
+    /// the quote otherwise.
+    pub fn paid(&self) -> Fen {
         match self.phase {
             OrderPhase::Cancelled | OrderPhase::CustomerNoShow => self.fee_charged,
             _ => self.quote.total,

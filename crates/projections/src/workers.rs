@@ -2,7 +2,9 @@
 //! visits), schedule (accepted slots by window start) and the matching-pool facts derived from
 //! them (eligible now, booked during a window).
 //!
-//! Skills are the worker's skill certificates. Registration (declared skills, home location) and
+//! Skills are the worker's skill certificates. A registration opens the profile (with the
+//! employing company named there until a home-visit certificate names one), so a registered
+//! worker has a profile from the registration's position on; declared skills, home location and
 //! contracts are in the [`matching_view`](crate::matching_view), which the dispatcher uses;
 //! availability has no events yet.
 
@@ -78,7 +80,7 @@ pub struct Booking {
 pub struct WorkerProfile {
     /// Worker.
     pub worker: WorkerId,
-    /// Employing company (of the latest home-visit certificate).
+    /// Employing company (of the latest home-visit certificate; before one, of the registration).
     pub company: Option<CompanyId>,
     /// Certificates by id.
     pub certificates: BTreeMap<CertificateId, CertificateInfo>,
@@ -92,7 +94,8 @@ pub struct WorkerProfile {
 }
 
 impl WorkerProfile {
-    fn new(worker: WorkerId) -> Self {
+    /// The profile of a worker no event has filled in yet.
+    pub fn new(worker: WorkerId) -> Self {
         WorkerProfile {
             worker,
             company: None,
@@ -342,6 +345,13 @@ impl ReadModel for WorkersView {
             DomainRecord::Order(id, e) => self.apply_order(*id, e),
             DomainRecord::Certificate(e) => self.apply_certificate(e),
             DomainRecord::Credit(e) => self.apply_credit(e),
+            DomainRecord::Worker(
+                worker,
+                daojia_domain::worker::WorkerEvent::WorkerRegistered { company, .. },
+            ) => {
+                let profile = self.profile(*worker);
+                profile.company.get_or_insert(*company);
+            }
             _ => {}
         }
     }

@@ -23,12 +23,14 @@ use daojia_domain::credit::{self, CreditEvent, CreditState, RuleSetEvent, RuleSe
 use daojia_domain::events::{self, DomainEvent};
 use daojia_domain::followups::{self, FollowUpEvent, FollowUpState};
 use daojia_domain::ids::CREDIT_RULES_STREAM;
-use daojia_domain::order;
 use daojia_domain::worker::{self, Worker, WorkerEvent, WorkerState};
-use daojia_domain::{DomainError, RuleSet, WorkerId};
+use daojia_domain::{DomainError, RuleSet, Subject, WorkerId};
+use daojia_domain::{OrderCommand, order};
 use daojia_store::{
     EventStore, ExpectedRevision, Position, ProposedEvent, RecordedEvent, Revision, StoreError,
 };
+use std::time::Duration;
+
 use tonic::{Request, Response, Status};
 
 use crate::admin_requests::Fields;
@@ -36,10 +38,12 @@ pub use crate::admin_requests::{AdminCommand, AdminRequest, CertificateAction};
 use crate::auth::{Caller, Role};
 use crate::clock::Clock;
 use crate::interceptor::caller;
+use crate::limits::Limits;
 use crate::order_commands::{MAX_ATTEMPTS, decode, event_id, fold_order, load_stream};
 use crate::order_requests::CommandId;
 use crate::pb;
 use crate::progress::Progress;
+use crate::queries::{known_subject, unknown_subject};
 use crate::read_models::ReadModelsSlot;
 use crate::settle;
 use crate::status::ApiError;
@@ -52,17 +56,26 @@ pub struct AdminService {
     reads: ReadModelsSlot,
     clock: Clock,
     progress: Progress,
+    limits: Limits,
 }
 
 impl AdminService {
-    /// A service over `store`, deciding with `clock`; `reads` is the projector that
-    /// RebuildProjection rebuilds, `progress` where WaitSettled watches the background tasks.
-    pub fn new(store: StoreSlot, reads: ReadModelsSlot, clock: Clock, progress: Progress) -> Self {
+    /// A service over `store`, deciding with `clock` and bounding figures by `limits`; `reads`
+    /// is the projector that RebuildProjection rebuilds (and that knows companies and
+    /// customers), `progress` where WaitSettled watches the background tasks.
+    pub fn new(
+        store: StoreSlot,
+        reads: ReadModelsSlot,
+        clock: Clock,
+        progress: Progress,
+        limits: Limits,
+    ) -> Self {
         AdminService {
             store,
             reads,
             clock,
             progress,
+            limits,
         }
     }
 
@@ -80,6 +93,26 @@ impl AdminService {
         caller.require(role, action)?;
         let command = AdminRequest::try_from(request.into_inner())?;
         let store = self.store.get()?;
+        // Ops commands name their subject by hand, so it is checked first; the reactor's
+        // reactions and the customer's appeals (which also run through `execute`) name
+        // subjects taken from stored events.
+        match &command.command {
+            AdminCommand::Credit(subject, _) => {
+                check_subject(store, &self.reads, *subject).await?;
+            }
+            AdminCommand::Order(order, OrderCommand::ResolveDispute { outcome, .. }) => {
+                let state = fold_order(&load_stream(store, &order.stream_name()).await?)?;
+                let Some(posted) = state.order else {
+                    return Err(ApiError::not_found("order", order, "ORDER_NOT_FOUND").into());
+                };
+                self.limits.check_settlement(
+                    outcome.refund,
+                    outcome.compensation,
+                    posted.paid(),
+                )?;
+            }
+            _ => {}
+        }
         let done = execute(store, &self.clock, &caller, command).await?;
         Ok(Response::new(pb::AdminReply {
             commit_position: done.position.0,
@@ -298,11 +331,77 @@ async fn registered_worker<S: EventStore>(store: &S, worker: WorkerId) -> Result
     }
     state
         .worker
-        .ok_or_else(|| DomainError::WorkerNotRegistered.into())
+        .ok_or_else(|| ApiError::worker_not_registered(worker))
+}
+
+/// The longest a command on a company or customer waits for the read models to apply every
+/// event committed before it (see [`check_subject`]).
+const SUBJECT_WAIT: Duration = Duration::from_secs(5);
+
+/// NOT_FOUND (`kind:id`) unless `subject` exists, checked before anything is appended.
+///
+/// Where "exists" is decided, and why:
+///
+/// - a worker exists from their registration (`WorkerRegistered` on `workerprofile-<uuid>`),
+///   read from the event store itself: strongly consistent, one short stream read;
+/// - a company or a customer has no registration of its own: a company exists once a worker
+///   was registered with it, a customer once they posted an order, and either once its credit
+///   stream has events. The credit stream is read from the store (it is loaded to decide
+///   anyway); the rest from the read models after they have applied every event committed
+///   before this command (the store's committed end now), bounded by [`SUBJECT_WAIT`]. So a
+///   registration or an order whose reply the caller has seen is always found, and ops never
+///   get NOT_FOUND for something that exists.
+async fn check_subject<S: EventStore>(
+    store: &S,
+    reads: &ReadModelsSlot,
+    subject: Subject,
+) -> Result<(), ApiError> {
+    match subject {
+        Subject::Worker(worker) => registered_worker(store, worker).await.map(|_| ()),
+        Subject::Company(_) | Subject::Customer(_) => {
+            if !load_stream(store, &subject.stream_name()).await?.is_empty() {
+                return Ok(());
+            }
+            let projector = reads.get()?;
+            let last = projector.lag().await?.head;
+            projector.wait_for(last, SUBJECT_WAIT).await?;
+            if projector.read(|models| known_subject(models, subject)) {
+                Ok(())
+            } else {
+                Err(unknown_subject(subject))
+            }
+        }
+    }
+}
+
+/// A domain refusal of `command` with the thing it names as missing given by `kind:id`.
+fn name_missing(command: &AdminCommand, e: ApiError) -> ApiError {
+    match (command, e) {
+        (AdminCommand::Order(order, _), ApiError::Domain(e)) => ApiError::on_order(*order, e),
+        (AdminCommand::FollowUp(id, _), ApiError::Domain(DomainError::FollowUpNotOpened)) => {
+            ApiError::not_found("followup", id, "FOLLOW_UP_NOT_FOUND")
+        }
+        (AdminCommand::Worker(id, _), ApiError::Domain(DomainError::WorkerNotRegistered)) => {
+            ApiError::worker_not_registered(*id)
+        }
+        (_, e) => e,
+    }
 }
 
 /// Executes `request` for `caller`: the new result, or the first result of a retried command.
 pub async fn execute<S: EventStore>(
+    store: &S,
+    clock: &Clock,
+    caller: &Caller,
+    request: AdminRequest,
+) -> Result<AdminExecuted, ApiError> {
+    let command = request.command.clone();
+    execute_command(store, clock, caller, request)
+        .await
+        .map_err(|e| name_missing(&command, e))
+}
+
+async fn execute_command<S: EventStore>(
     store: &S,
     clock: &Clock,
     caller: &Caller,
@@ -418,11 +517,11 @@ fn certificate_command(
                 .iter()
                 .any(|c| c.id == certificate_id && c.worker == holder.id);
             if !held {
-                return Err(ApiError::NotFound {
-                    resource: "certificate",
-                    id: format!("{certificate_id} of worker {}", holder.id),
-                    reason: "UNKNOWN_CERTIFICATE",
-                });
+                return Err(ApiError::not_found(
+                    "certificate",
+                    format!("{certificate_id} of worker:{}", holder.id),
+                    "UNKNOWN_CERTIFICATE",
+                ));
             }
             Ok(CertificateCommand::Revoke {
                 certificate_id,

@@ -16,6 +16,7 @@ use daojia_domain::{
     FollowUpId, OrderCommand, OrderId, RegistryId, RuleSet, Subject, Timestamp, WorkerId,
 };
 
+use crate::limits::MAX_CREDIT_ADJUSTMENT;
 use crate::order_requests::CommandId;
 use crate::pb;
 use crate::queries::parse_subject;
@@ -265,6 +266,12 @@ impl TryFrom<pb::AdjustCreditRequest> for AdminRequest {
         let subject = f.subject(r.subject.as_ref());
         let points = match r.points {
             0 => f.violation("points", "must not be zero"),
+            p if p.unsigned_abs() > MAX_CREDIT_ADJUSTMENT.unsigned_abs() => f.violation(
+                "points",
+                format!(
+                    "must be within [-{MAX_CREDIT_ADJUSTMENT}, {MAX_CREDIT_ADJUSTMENT}], got {p}"
+                ),
+            ),
             p => Some(p),
         };
         let reason = f.text("reason", &r.reason);

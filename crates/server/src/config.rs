@@ -124,6 +124,16 @@ pub struct ServeArgs {
     /// answers UNAVAILABLE (POSITION_NOT_REACHED).
     #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
     pub query_wait_ms: u64,
+    /// How much `Admin.ResolveDispute`'s refund plus compensation may exceed what the order's
+    /// customer paid, in fen (INVALID_ARGUMENT past it).
+    #[arg(long, value_name = "FEN", default_value_t = crate::limits::DEFAULT_COMPENSATION_CEILING_FEN,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub compensation_ceiling_fen: i64,
+    /// How far ahead of now a posted order's window may start, in days (INVALID_ARGUMENT past
+    /// it).
+    #[arg(long, value_name = "DAYS", default_value_t = crate::limits::DEFAULT_ORDER_HORIZON_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub order_horizon_days: u32,
     /// Most bytes of notifications one `WatchNotifications` stream may have waiting for its
     /// client; past it the stream ends with RESOURCE_EXHAUSTED saying where to resume.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 10)]
@@ -397,6 +407,8 @@ pub struct ServerConfig {
     pub clock: Clock,
     /// The longest a query waits for the read models to reach its `min_position`.
     pub query_wait: Duration,
+    /// Bounds on figures clients send (`--compensation-ceiling-fen`, `--order-horizon-days`).
+    pub limits: crate::limits::Limits,
     /// The built-in dispatcher's settings; `None` runs no dispatcher.
     pub dispatch: Option<DispatchConfig>,
     /// Where to serve health alone in plaintext, if anywhere (`--health-listen`).
@@ -602,6 +614,10 @@ impl ServeArgs {
                 .simulated_clock
                 .map_or_else(Clock::system, Clock::manual),
             query_wait: Duration::from_millis(self.query_wait_ms),
+            limits: crate::limits::Limits {
+                compensation_ceiling: daojia_domain::Fen(self.compensation_ceiling_fen),
+                order_horizon_days: self.order_horizon_days,
+            },
             dispatch: (!self.no_dispatch).then(|| DispatchConfig {
                 batch_window: Duration::from_millis(self.batch_window_ms),
                 slot_batch_window: Duration::from_millis(self.slot_batch_window_ms),

@@ -5,7 +5,8 @@
 //! `customer_id` and touch only its orders; `VerifyCertificate` names no household and is
 //! not bound.
 
-use daojia_domain::{CustomerId, DomainError, OrderTerms, Subject};
+use daojia_domain::catalog::Catalog;
+use daojia_domain::{CustomerId, OrderTerms, Subject};
 use tonic::{Request, Response, Status};
 
 use crate::auth::Role;
@@ -13,6 +14,7 @@ use crate::clock::Clock;
 use crate::door;
 use crate::end_user;
 use crate::interceptor::caller;
+use crate::limits::Limits;
 use crate::min_position;
 use crate::order_commands::{self, Executed};
 use crate::order_quote;
@@ -28,15 +30,18 @@ pub struct CustomerAppService {
     store: StoreSlot,
     clock: Clock,
     terms: OrderTerms,
+    limits: Limits,
 }
 
 impl CustomerAppService {
-    /// A service over `store`, deciding with `clock` and posting orders under `terms`.
-    pub fn new(store: StoreSlot, clock: Clock, terms: OrderTerms) -> Self {
+    /// A service over `store`, deciding with `clock` and posting orders under `terms` with
+    /// windows within `limits`.
+    pub fn new(store: StoreSlot, clock: Clock, terms: OrderTerms, limits: Limits) -> Self {
         CustomerAppService {
             store,
             clock,
             terms,
+            limits,
         }
     }
 
@@ -81,6 +86,12 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let caller = caller(&request)?.clone();
         caller.require(Role::CustomerApp, "post orders")?;
         let input = PostOrderInput::try_from(request.into_inner())?;
+        // The window's bounds depend on now and on the service's category; an unknown service
+        // is left to the domain (NOT_FOUND UNKNOWN_SERVICE).
+        if let Ok(service) = Catalog::builtin().and_then(|c| c.get(&input.service)) {
+            self.limits
+                .check_window(input.window, service.category, self.clock.now())?;
+        }
         let store = self.store.get()?;
         let standing = order_commands::customer_standing(store, input.customer).await?;
         let command = input.into_request(standing, self.terms.clone());
@@ -194,7 +205,7 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
         let query = request.into_inner();
         let order_id = order_requests::get_order_id(&query)?;
         let store = self.store.get()?;
-        min_position::wait_for(store, query.min_position).await?;
+        min_position::check(store, query.min_position).await?;
         let recorded = order_commands::load_stream(store, &order_id.stream_name()).await?;
         let state = order_commands::fold_order(&recorded)?;
         match (state.order, recorded.last()) {
@@ -202,7 +213,7 @@ impl pb::customer_app_server::CustomerApp for CustomerAppService {
                 end_user::check_order(caller.end_user, &order).map_err(ApiError::from)?;
                 Ok(Response::new(order_view(&order, last.revision.0)))
             }
-            _ => Err(ApiError::from(DomainError::OrderNotPosted).into()),
+            _ => Err(ApiError::not_found("order", order_id, "ORDER_NOT_FOUND").into()),
         }
     }
 }

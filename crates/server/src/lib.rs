@@ -22,6 +22,7 @@ pub mod esdb;
 pub mod export;
 pub mod incoming;
 pub mod interceptor;
+pub mod limits;
 pub mod locations;
 pub mod log_cli;
 pub mod meta;

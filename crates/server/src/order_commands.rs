@@ -168,7 +168,7 @@ pub async fn worker_profile_and_registry<S: EventStore>(
         profile = worker::evolve(profile, &decode::<WorkerEvent>(&event)?);
     }
     let Some(registry_id) = profile.worker.as_ref().map(|w| w.registry) else {
-        return Err(DomainError::WorkerNotRegistered.into());
+        return Err(ApiError::worker_not_registered(worker));
     };
     let mut registry = CertificateRegistry::default();
     for event in load_stream(store, &registry_id.stream_name()).await? {
@@ -275,7 +275,8 @@ pub async fn execute<S: EventStore>(
             Some(last) => (ExpectedRevision::Exact(last.revision), Some(last)),
             None => (ExpectedRevision::NoStream, None),
         };
-        let events = order::decide(&state, request.command.clone(), clock.now())?;
+        let events = order::decide(&state, request.command.clone(), clock.now())
+            .map_err(|e| ApiError::on_order(request.order_id, e))?;
         if events.is_empty() {
             // Nothing to append: answer the current state.
             let position = match current {

@@ -17,6 +17,7 @@ use daojia_domain::{
     ServiceCode, Standing, Timestamp, WorkerId,
 };
 
+use crate::limits::MAX_REVIEW_TAGS;
 use crate::pb;
 use crate::status::{ApiError, FieldViolation};
 
@@ -380,12 +381,28 @@ impl TryFrom<pb::ReviewOrderRequest> for OrderRequest {
             Ok(s) => f.domain("stars", Stars::new(s)),
             Err(_) => f.violation("stars", format!("rating {} out of range 1..=5", r.stars)),
         };
-        let mut tags = Some(Vec::with_capacity(r.tags.len()));
-        for (i, &tag) in r.tags.iter().enumerate() {
-            match review_tag(tag) {
-                Some(t) => tags.iter_mut().for_each(|v| v.push(t)),
-                None => {
-                    tags = f.violation(&format!("tags[{i}]"), format!("unknown review tag {tag}"))
+        // At most MAX_REVIEW_TAGS known tags, each once: a repeated tag is refused rather
+        // than collapsed, so what the customer sent is what is recorded.
+        let mut tags = Some(Vec::with_capacity(r.tags.len().min(MAX_REVIEW_TAGS)));
+        if r.tags.len() > MAX_REVIEW_TAGS {
+            tags = f.violation(
+                "tags",
+                format!("at most {MAX_REVIEW_TAGS} tags, got {}", r.tags.len()),
+            );
+        } else {
+            for (i, &tag) in r.tags.iter().enumerate() {
+                match review_tag(tag) {
+                    Some(_) if r.tags[..i].contains(&tag) => {
+                        tags = f.violation(
+                            &format!("tags[{i}]"),
+                            format!("review tag {tag} is repeated; send each tag once"),
+                        )
+                    }
+                    Some(t) => tags.iter_mut().for_each(|v| v.push(t)),
+                    None => {
+                        tags =
+                            f.violation(&format!("tags[{i}]"), format!("unknown review tag {tag}"))
+                    }
                 }
             }
         }

@@ -21,17 +21,18 @@ use std::time::Duration;
 use daojia_domain::credit::{Subject, SubjectKind};
 use daojia_domain::{CompanyId, CustomerId, Timestamp, WorkerId};
 use daojia_projections::ReadModels;
-use daojia_store::Position;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, Role};
 use crate::clock::Clock;
 use crate::end_user;
 use crate::interceptor::caller;
+use crate::min_position;
 use crate::pb;
 use crate::query_view as view;
 use crate::read_models::ReadModelsSlot;
 use crate::status::ApiError;
+use crate::store_slot::StoreSlot;
 
 /// Page size when the request gives none.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -42,28 +43,39 @@ pub const MAX_PAGE_SIZE: usize = 500;
 /// The `daojia.v1.Queries` service.
 #[derive(Clone, Debug)]
 pub struct QueriesService {
+    store: StoreSlot,
     reads: ReadModelsSlot,
     clock: Clock,
     wait: Duration,
 }
 
 impl QueriesService {
-    /// A service over the read models in `reads`, waiting at most `wait` for a `min_position`.
-    pub fn new(reads: ReadModelsSlot, clock: Clock, wait: Duration) -> Self {
-        QueriesService { reads, clock, wait }
+    /// A service over the read models in `reads` of the events in `store`, waiting at most
+    /// `wait` for a `min_position`.
+    pub fn new(store: StoreSlot, reads: ReadModelsSlot, clock: Clock, wait: Duration) -> Self {
+        QueriesService {
+            store,
+            reads,
+            clock,
+            wait,
+        }
     }
 
-    /// Waits until the read models have applied `min_position`, then answers `query` and the
-    /// position the answer reflects.
+    /// Waits until the read models have applied every event at or below `min_position`, then
+    /// answers `query` and the position the answer reflects. A `min_position` past the
+    /// committed end is FAILED_PRECONDITION at once (see [`crate::min_position`]).
     async fn read<R>(
         &self,
         min_position: u64,
         query: impl FnOnce(&ReadModels) -> R,
     ) -> Result<(R, u64), ApiError> {
         let projector = self.reads.get()?;
-        projector
-            .wait_for(Position(min_position), self.wait)
-            .await?;
+        if min_position > 0 {
+            min_position::check(self.store.get()?, min_position).await?;
+            let last = projector.lag().await?.head;
+            let target = min_position::read_model_target(min_position, last);
+            projector.wait_for(target, self.wait).await?;
+        }
         // The position is published after its event is applied, so reading it under the model's
         // lock gives a position whose every event the answer includes.
         Ok(projector.read(|models| (query(models), projector.position().0)))
@@ -123,6 +135,42 @@ impl Page {
         };
         (page, next)
     }
+}
+
+/// Whether the read models know `subject`: a worker from their registration on, a company once
+/// a worker was registered with it, a customer once they posted an order; a subject with a
+/// credit account (events naming them on their credit stream) is known too. Queries answer
+/// NOT_FOUND for anyone else, and ops commands on companies and customers check the same.
+pub(crate) fn known_subject(models: &ReadModels, subject: Subject) -> bool {
+    if models.credit.account(subject).is_some() && subject.kind() != SubjectKind::Worker {
+        return true;
+    }
+    match subject {
+        Subject::Worker(w) => registered(models, w),
+        Subject::Company(c) => models
+            .matching
+            .workers()
+            .any(|w| w.registered() && w.company == Some(c)),
+        Subject::Customer(c) => models.orders.by_customer(c).next().is_some(),
+    }
+}
+
+/// Whether `worker`'s registration has been applied.
+fn registered(models: &ReadModels, worker: WorkerId) -> bool {
+    models
+        .matching
+        .worker(worker)
+        .is_some_and(|w| w.registered())
+}
+
+/// The NOT_FOUND of a credit subject the read models do not know.
+pub(crate) fn unknown_subject(subject: Subject) -> ApiError {
+    let (kind, id, reason) = match subject {
+        Subject::Worker(id) => ("worker", id.to_string(), "WORKER_NOT_FOUND"),
+        Subject::Company(id) => ("company", id.to_string(), "COMPANY_NOT_FOUND"),
+        Subject::Customer(id) => ("customer", id.to_string(), "CUSTOMER_NOT_FOUND"),
+    };
+    ApiError::not_found(kind, id, reason)
 }
 
 fn parse_id<T: FromStr>(field: &'static str, value: &str) -> Result<T, ApiError> {
@@ -253,7 +301,20 @@ impl pb::queries_server::Queries for QueriesService {
         let now = self.clock.now();
         let (reply, position) = self
             .read(q.min_position, |m| {
-                m.workers.get(worker).map(|p| pb::WorkerProfileReply {
+                if !registered(m, worker) {
+                    return None;
+                }
+                let fresh;
+                let p = match m.workers.get(worker) {
+                    Some(p) => p,
+                    // Read models restored from a checkpoint written before registrations
+                    // opened profiles.
+                    None => {
+                        fresh = daojia_projections::workers::WorkerProfile::new(worker);
+                        &fresh
+                    }
+                };
+                Some(pb::WorkerProfileReply {
                     worker_id: worker.to_string(),
                     company_id: p.company.map(|c| c.to_string()).unwrap_or_default(),
                     standing: view::standing(p.standing()) as i32,
@@ -269,11 +330,7 @@ impl pb::queries_server::Queries for QueriesService {
                 })
             })
             .await?;
-        let mut reply = reply.ok_or_else(|| ApiError::NotFound {
-            resource: "worker",
-            id: worker.to_string(),
-            reason: "WORKER_NOT_FOUND",
-        })?;
+        let mut reply = reply.ok_or_else(|| unknown_subject(Subject::Worker(worker)))?;
         reply.position = position;
         Ok(Response::new(reply))
     }
@@ -307,10 +364,13 @@ impl pb::queries_server::Queries for QueriesService {
         let page = Page::parse(q.page_size, &q.page_token)?;
         let (reply, position) = self
             .read(q.min_position, |m| {
+                if !known_subject(m, subject) {
+                    return None;
+                }
                 let credit = &m.credit;
                 let (history, next_page_token) =
                     page.take(credit.history(subject), view::history_entry);
-                pb::CreditReply {
+                Some(pb::CreditReply {
                     subject: Some(view::subject(subject)),
                     score: credit.score(subject),
                     standing: view::standing(credit.standing(subject)) as i32,
@@ -318,9 +378,10 @@ impl pb::queries_server::Queries for QueriesService {
                     history,
                     next_page_token,
                     position: 0,
-                }
+                })
             })
             .await?;
+        let reply = reply.ok_or_else(|| unknown_subject(subject))?;
         Ok(Response::new(pb::CreditReply { position, ..reply }))
     }
 

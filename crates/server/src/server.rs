@@ -215,6 +215,7 @@ pub async fn run_with(
                 slot.clone(),
                 config.clock.clone(),
                 OrderTerms::default(),
+                config.limits,
             ))
             .max_decoding_message_size(max_message),
         )
@@ -230,6 +231,7 @@ pub async fn run_with(
         )
         .add_service(
             pb::queries_server::QueriesServer::new(QueriesService::new(
+                slot.clone(),
                 reads.clone(),
                 config.clock.clone(),
                 config.query_wait,
@@ -242,6 +244,7 @@ pub async fn run_with(
                 reads.clone(),
                 config.clock.clone(),
                 progress.clone(),
+                config.limits,
             ))
             .max_decoding_message_size(max_message),
         )

@@ -78,20 +78,23 @@ pub enum ApiError {
     /// The domain refused a command (or found stored data it cannot read).
     #[error(transparent)]
     Domain(#[from] DomainError),
-    /// A query's `min_position` was not reached within the wait bound.
-    #[error("position {min_position} not reached (committed end {head})")]
-    PositionNotReached {
+    /// A query's `min_position` is past the store's committed end: no reply ever handed it out,
+    /// so waiting would not help (see [`crate::min_position`]).
+    #[error("min_position {min_position} is beyond the committed end {head}")]
+    PositionBeyondHead {
         /// What the caller asked for.
         min_position: Position,
-        /// The store's committed end when the wait gave up.
+        /// The store's committed end.
         head: Position,
     },
-    /// A query named something the read models do not know.
-    #[error("{resource} {id} not found")]
+    /// A request named something that does not exist (message `kind:id not found`, with a
+    /// `google.rpc.ResourceInfo` naming the same kind and id).
+    #[error("{resource}:{id} not found")]
     NotFound {
         /// What kind of thing (`worker`).
         resource: &'static str,
-        /// Its id as given.
+        /// Its id (for things inside another, such as a complaint on an order, the outer
+        /// thing's `kind:id` follows after a space: `c-1 on order:o-1`).
         id: String,
         /// The ErrorInfo reason code (`WORKER_NOT_FOUND`).
         reason: &'static str,
@@ -140,6 +143,28 @@ fn describe(violations: &[FieldViolation]) -> String {
 }
 
 impl ApiError {
+    /// A NOT_FOUND for the `kind` thing with id `id` (ErrorInfo reason `reason`).
+    pub fn not_found(kind: &'static str, id: impl std::fmt::Display, reason: &'static str) -> Self {
+        ApiError::NotFound {
+            resource: kind,
+            id: id.to_string(),
+            reason,
+        }
+    }
+
+    /// NOT_FOUND for an unregistered worker (`WORKER_NOT_REGISTERED`).
+    pub fn worker_not_registered(worker: daojia_domain::WorkerId) -> Self {
+        ApiError::not_found("worker", worker, "WORKER_NOT_REGISTERED")
+    }
+
+    /// A domain refusal of a command on `order`, with an unposted order named (`order:<id>`).
+    pub fn on_order(order: daojia_domain::OrderId, e: DomainError) -> Self {
+        match e {
+            DomainError::OrderNotPosted => ApiError::not_found("order", order, "ORDER_NOT_FOUND"),
+            e => ApiError::Domain(e),
+        }
+    }
+
     /// An INVALID_ARGUMENT for one field.
     pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Self {
         ApiError::InvalidArgument(vec![FieldViolation::new(field, description)])
@@ -193,13 +218,13 @@ impl From<ApiError> for Status {
             ),
             ApiError::Store(e) => store_status(e),
             ApiError::Domain(e) => domain_status(&e),
-            ApiError::PositionNotReached { min_position, head } => with_reason(
-                Code::Unavailable,
+            ApiError::PositionBeyondHead { min_position, head } => with_reason(
+                Code::FailedPrecondition,
                 format!(
-                    "position {min_position} is not committed yet (committed end {head}); retry \
-                     shortly"
+                    "min_position {min_position} is beyond the committed end {head}: pass a \
+                     command reply's commit_position or ServerInfo.head_position"
                 ),
-                "POSITION_NOT_REACHED",
+                "POSITION_BEYOND_HEAD",
                 [
                     ("min_position", min_position.0.to_string()),
                     ("head", head.0.to_string()),
@@ -210,8 +235,9 @@ impl From<ApiError> for Status {
                 id,
                 reason,
             } => {
-                let message = format!("{resource} {id} not found");
-                let mut details = ErrorDetails::with_resource_info(resource, id, "", "not found");
+                let message = format!("{resource}:{id} not found");
+                let mut details =
+                    ErrorDetails::with_resource_info(resource, id, "", message.clone());
                 details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
                 Status::with_error_details(Code::NotFound, message, details)
             }
@@ -398,11 +424,41 @@ fn domain_status(e: &DomainError) -> Status {
             with_reason(Code::FailedPrecondition, e.to_string(), reason, [])
         }
         ErrorKind::NotFound => {
-            let mut details = ErrorDetails::with_resource_info("", e.to_string(), "", "not found");
+            let (kind, id) = domain_resource(e);
+            let message = if kind.is_empty() || id.is_empty() {
+                e.to_string()
+            } else {
+                format!("{kind}:{id} not found")
+            };
+            let mut details = ErrorDetails::with_resource_info(kind, id, "", message.clone());
             details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
-            Status::with_error_details(Code::NotFound, e.to_string(), details)
+            Status::with_error_details(Code::NotFound, message, details)
         }
         ErrorKind::Internal => internal(e),
+    }
+}
+
+/// The kind and id of what a domain NOT_FOUND names, for its ResourceInfo. The server turns
+/// the variants that carry no id (an unposted order, an unopened follow-up, an unregistered
+/// worker) into [`ApiError::NotFound`] where it knows the id; these are the fallback.
+fn domain_resource(e: &DomainError) -> (&'static str, String) {
+    match e {
+        DomainError::UnknownService { code } => ("service", code.to_string()),
+        DomainError::UnknownSlot { order, slot } => ("slot", format!("{slot} on order:{order}")),
+        DomainError::UnknownDispute { dispute } => ("dispute", dispute.to_string()),
+        DomainError::UnknownComplaint { complaint } => ("complaint", complaint.to_string()),
+        DomainError::UnknownRule { rule, version } => {
+            ("rule", format!("{} in rule set {version}", rule.as_str()))
+        }
+        DomainError::UnknownAppeal { appeal } => ("appeal", appeal.to_string()),
+        DomainError::UnknownCertificate { certificate } => ("certificate", certificate.to_string()),
+        DomainError::NoCertificateForWorker { worker } => {
+            ("certificate", format!("home-visit of worker:{worker}"))
+        }
+        DomainError::OrderNotPosted => ("order", String::new()),
+        DomainError::FollowUpNotOpened => ("followup", String::new()),
+        DomainError::WorkerNotRegistered => ("worker", String::new()),
+        _ => ("", e.to_string()),
     }
 }
 

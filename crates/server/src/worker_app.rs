@@ -11,7 +11,7 @@
 //! that one decision.
 
 use daojia_domain::worker;
-use daojia_domain::{DomainError, Subject, WorkerId};
+use daojia_domain::{Subject, WorkerId};
 use daojia_store::Position;
 use tonic::{Request, Response, Status};
 
@@ -242,7 +242,7 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
             .await?
             .is_empty()
         {
-            return Err(ApiError::from(DomainError::WorkerNotRegistered).into());
+            return Err(ApiError::worker_not_registered(worker).into());
         }
         let until = self.locations.report(worker, location, self.clock.now());
         Ok(Response::new(pb::UpdateLocationReply {
@@ -280,7 +280,7 @@ impl pb::worker_app_server::WorkerApp for WorkerAppService {
             .await?
             .is_empty()
         {
-            return Err(ApiError::from(DomainError::WorkerNotRegistered).into());
+            return Err(ApiError::worker_not_registered(worker).into());
         }
         let after = r.after_position.map(Position);
         // The worker's orders as of where the stream starts (a resumed stream's position, or

@@ -1144,6 +1144,7 @@ async fn start_local(args: &SimulateArgs) -> Result<(String, Local), SimulateErr
         shutdown_grace: Duration::from_secs(5),
         clock: crate::Clock::manual(DAY_START),
         query_wait: Duration::from_secs(30),
+        limits: crate::limits::Limits::default(),
         dispatch: Some(DispatchConfig::default()),
         reactor: true,
         health_listen: None,
