@@ -632,12 +632,12 @@ async fn bad_input_is_reported_before_the_state_a_long_text_on_a_reviewed_order(
         .review_order(as_(
             CUSTOMER,
             pb::ReviewOrderRequest {
-                tags: (1..=7).chain(1..=7).collect(),
+                tags: (1..=7).collect(),
                 ..review(0x602, String::new())
             },
         ))
         .await;
-    // Seven distinct tags are within the bound: the state decides (already reviewed).
+    // Seven distinct known tags are within the bound: the state decides (already reviewed).
     let again = many_tags.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert_eq!(reason(&again), "ALREADY_REVIEWED");
