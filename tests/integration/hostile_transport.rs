@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use daojia_server::pb;
-use daojia_server::pb::queries_client::QueriesClient;
 use prost::bytes::{Buf, BufMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
