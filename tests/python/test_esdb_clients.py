@@ -48,6 +48,8 @@ if PACKAGE == "kurrentdbclient":
         WrongCurrentVersionError as WrongCurrentVersion,
     )
 
+    # Both map a batch append's AccessDenied (answered per batch, as EventStoreDB does).
+    BatchAccessDenied = AccessDenied
     SCHEME = "kdb"
     HAS_PREFIX_FILTER = True
     # Both packages map "is deleted" to StreamIsDeleted(Error) on reads and batch appends, but
@@ -63,6 +65,7 @@ elif PACKAGE == "esdbclient":
         StreamState,
     )
     from esdbclient.exceptions import (
+        AccessDeniedError as BatchAccessDenied,
         FailedPrecondition as FailedPreconditionError,
         GrpcError,
         NotFound,
@@ -71,7 +74,8 @@ elif PACKAGE == "esdbclient":
     )
 
     # esdbclient maps neither PERMISSION_DENIED nor UNAUTHENTICATED on unary calls: they come
-    # out as its GrpcError holding the grpc error, checked by code below.
+    # out as its GrpcError holding the grpc error, checked by code below. A batch append's
+    # AccessDenied (answered per batch, as EventStoreDB does) it maps to AccessDeniedError.
     AccessDenied = Unauthenticated = None
     SCHEME = "esdb"
     HAS_PREFIX_FILTER = False
@@ -878,12 +882,13 @@ class Tls(unittest.TestCase):
             sub = analytics.subscribe_to_stream(stream, timeout=DEADLINE_S)
             self.assertEqual(next(sub).id, written[0].id)
             sub.stop()
-            for events in (event(), [event()]):
+            # One event goes by Append, a list by BatchAppend.
+            for events, mapped in ((event(), AccessDenied), ([event()], BatchAccessDenied)):
                 self.assert_refused(
                     lambda: analytics.append_to_stream(
                         stream, events=events, current_version=StreamState.ANY
                     ),
-                    AccessDenied,
+                    mapped,
                     "PERMISSION_DENIED",
                 )
             self.assert_refused(
