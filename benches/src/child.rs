@@ -113,12 +113,11 @@ impl ChildServer {
     }
 }
 
-/// Health checks every 10 ms for `duration`; their latencies in microseconds.
-pub async fn sample_health(channel: Channel, duration: Duration) -> Result<Vec<u64>, String> {
+/// Health checks every 10 ms while `going()` holds; their latencies in microseconds.
+pub async fn sample_health(channel: Channel, going: impl Fn() -> bool) -> Result<Vec<u64>, String> {
     let mut health = HealthClient::new(channel);
-    let end = Instant::now() + duration;
     let mut lat = Vec::new();
-    while Instant::now() < end {
+    while going() {
         let t = Instant::now();
         health
             .check(HealthCheckRequest {

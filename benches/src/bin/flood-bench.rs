@@ -19,18 +19,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use daojia_benches::child::{ChildServer, post_order_request, runtime, serve};
+use daojia_benches::child::{ChildServer, post_order_request, runtime, sample_health, serve};
 use daojia_benches::{parse_args, percentile};
 use daojia_server::pb::customer_app_client::CustomerAppClient;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
+use tonic::transport::Endpoint;
 
 fn main() {
     if let Err(e) = run() {
@@ -94,7 +92,7 @@ fn bench(dir: &Path, calls: usize, connections: usize) -> Result<serde_json::Val
                     .map_err(|e| e.to_string())?
                     .block_on(async {
                         let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
-                        sample_health_while(channel, flooding).await
+                        sample_health(channel, || flooding.load(Ordering::Relaxed)).await
                     })
             })
         };
@@ -175,22 +173,4 @@ fn bench(dir: &Path, calls: usize, connections: usize) -> Result<serde_json::Val
     let out = out?;
     stopped?;
     Ok(out)
-}
-
-/// Health checks every 10 ms while `on` holds; their latencies in microseconds.
-async fn sample_health_while(channel: Channel, on: Arc<AtomicBool>) -> Result<Vec<u64>, String> {
-    let mut health = HealthClient::new(channel);
-    let mut lat = Vec::new();
-    while on.load(Ordering::Relaxed) {
-        let t = Instant::now();
-        health
-            .check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .map_err(|e| format!("health: {e}"))?;
-        lat.push(t.elapsed().as_micros() as u64);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(lat)
 }

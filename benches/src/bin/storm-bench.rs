@@ -312,7 +312,10 @@ fn bench(
             watch_channels.push(endpoint.connect().await.map_err(|e| e.to_string())?);
         }
         let storm_start = Instant::now();
-        let health = tokio::spawn(sample_health(channels[0].clone(), duration));
+        let health_end = Instant::now() + duration;
+        let health = tokio::spawn(sample_health(channels[0].clone(), move || {
+            Instant::now() < health_end
+        }));
         let posting = {
             let channels = channels.clone();
             tokio::spawn(async move { post_orders(&channels, duration, 2).await })
